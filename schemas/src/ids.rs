@@ -1,0 +1,135 @@
+//! Identifiers: event ids (UUIDs stored as 16 bytes, anything else kept as text)
+//! and W3C trace-context ids (stored as fixed-size binary, shown as lowercase hex).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use uuid::Uuid;
+
+/// The unique id of an event, the deduplication key.
+///
+/// A canonical (lowercase, hyphenated) UUID is kept as its 16 bytes; any other
+/// string is kept verbatim. Both render back to exactly the text that arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventId<'a> {
+    Uuid(Uuid),
+    Text(Cow<'a, str>),
+}
+
+impl<'a> EventId<'a> {
+    /// Classifies an id string. Never fails: non-UUID ids are valid too.
+    pub fn parse(s: impl Into<Cow<'a, str>>) -> Self {
+        let s = s.into();
+        if s.len() == 36 {
+            if let Ok(u) = Uuid::try_parse(&s) {
+                let mut buf = [0u8; 36];
+                if u.hyphenated().encode_lower(&mut buf).as_bytes() == s.as_bytes() {
+                    return EventId::Uuid(u);
+                }
+            }
+        }
+        EventId::Text(s)
+    }
+
+    /// The 16-byte key used for storage and deduplication: the UUID's bytes, or a
+    /// 128-bit XXH3 hash of any other id.
+    pub fn key(&self) -> [u8; 16] {
+        match self {
+            EventId::Uuid(u) => *u.as_bytes(),
+            EventId::Text(t) => xxhash_rust::xxh3::xxh3_128(t.as_bytes()).to_be_bytes(),
+        }
+    }
+
+    /// The text form, only for ids that are not canonical UUIDs.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            EventId::Uuid(_) => None,
+            EventId::Text(t) => Some(t),
+        }
+    }
+
+    pub fn into_owned(self) -> EventId<'static> {
+        match self {
+            EventId::Uuid(u) => EventId::Uuid(u),
+            EventId::Text(t) => EventId::Text(Cow::Owned(t.into_owned())),
+        }
+    }
+}
+
+impl fmt::Display for EventId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventId::Uuid(u) => write!(f, "{}", u.hyphenated()),
+            EventId::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// A W3C trace id: 16 bytes, written as 32 lowercase hex digits.
+pub type TraceId = [u8; 16];
+/// A W3C span id: 8 bytes, written as 16 lowercase hex digits.
+pub type SpanId = [u8; 8];
+
+/// Parses `N` bytes from exactly `2N` hex digits (either case).
+pub fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let b = s.as_bytes();
+    if b.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+    }
+    Some(out)
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Lowercase hex of any byte slice.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_uuid_is_binary_and_round_trips() {
+        let s = "0192f0c4-8e4a-7b3c-9d2e-1f0a2b3c4d5e";
+        let id = EventId::parse(s);
+        assert!(matches!(id, EventId::Uuid(_)));
+        assert_eq!(id.to_string(), s);
+    }
+
+    #[test]
+    fn other_ids_stay_text_verbatim() {
+        for s in ["0192F0C4-8E4A-7B3C-9D2E-1F0A2B3C4D5E", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "evt-42"] {
+            let id = EventId::parse(s);
+            assert_eq!(id.text(), Some(s));
+            assert_eq!(id.to_string(), s);
+        }
+        assert_ne!(EventId::parse("a").key(), EventId::parse("b").key());
+    }
+
+    #[test]
+    fn hex_ids() {
+        assert_eq!(parse_hex::<2>("0aFf"), Some([0x0a, 0xff]));
+        assert_eq!(parse_hex::<2>("0aF"), None);
+        assert_eq!(parse_hex::<2>("0aFg"), None);
+        assert_eq!(to_hex(&[0x0a, 0xff]), "0aff");
+    }
+}

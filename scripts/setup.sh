@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything the tests and benchmarks need on a fresh Debian machine:
+# system packages (promtool, amtool, psql), Python peers (confluent-kafka, the
+# OpenTelemetry SDK, DuckDB) and the tansu Kafka broker. Idempotent: each part is
+# skipped when already present.
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# --- Debian packages -------------------------------------------------------
+need_apt=()
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # The packages ship services; a container without an init system must not start them.
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # The Debian packages start their daemons where an init system exists; the tests start their own.
+  for svc in prometheus prometheus-alertmanager; do
+    $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
+  done
+fi
+
+# --- Python peers ------------------------------------------------------------
+py_pkgs=(confluent-kafka duckdb opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc pyarrow)
+if ! python3 -c 'import confluent_kafka, duckdb, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, pyarrow' >/dev/null 2>&1; then
+  log "pip install ${py_pkgs[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check "${py_pkgs[@]}"
+fi
+
+# --- tansu (a Kafka-protocol broker written in Rust) -------------------------
+if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+  log "cargo install tansu (builds once, several minutes)"
+  cargo install tansu --locked --features dynostore --quiet
+fi
+log "ready"

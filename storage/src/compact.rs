@@ -1,0 +1,189 @@
+//! Compaction: merges the many small files that frequent flushes create into
+//! fewer large ones, size-tiered while an hour is open and into one file once it
+//! has closed, and removes duplicate `event_id`s of `tool_calls` as it goes.
+//!
+//! The merged file is made durable before its inputs are deleted, so a crash in
+//! between leaves duplicates (removed by the next run), never a gap.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::StoreError;
+use crate::layout::{HourPartition, NANOS_PER_HOUR, Table};
+use crate::writer::FileWriter;
+
+/// When to merge.
+#[derive(Debug, Clone)]
+pub struct CompactionPolicy {
+    /// Merge this many files of the same size tier in an open hour.
+    pub min_files: usize,
+    /// Leave files younger than this alone.
+    pub settle: Duration,
+    /// An hour is closed this long after its end; its files then merge into one.
+    pub closed_hour_grace: Duration,
+    /// Largest total input of one merge, in bytes on disk.
+    pub max_merge_bytes: u64,
+}
+
+impl Default for CompactionPolicy {
+    fn default() -> Self {
+        Self {
+            min_files: 8,
+            settle: Duration::from_secs(60),
+            closed_hour_grace: Duration::from_secs(600),
+            max_merge_bytes: 512 << 20,
+        }
+    }
+}
+
+/// What one compaction pass did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CompactionReport {
+    pub merges: usize,
+    pub files_in: usize,
+    pub rows_in: usize,
+    pub rows_out: usize,
+    pub duplicates_removed: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    path: PathBuf,
+    bytes: u64,
+}
+
+/// Runs one compaction pass over `table`.
+pub fn compact_table(writer: &FileWriter, table: Table, policy: &CompactionPolicy) -> Result<CompactionReport, StoreError> {
+    let now = SystemTime::now();
+    let now_ns = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+    let mut by_partition: BTreeMap<HourPartition, Vec<Candidate>> = BTreeMap::new();
+    for (path, mtime) in writer.data_dir().list_files(table)? {
+        if now.duration_since(mtime).unwrap_or_default() < policy.settle {
+            continue;
+        }
+        let Some(partition) = partition_of(&path) else { continue };
+        let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        by_partition.entry(partition).or_default().push(Candidate { path, bytes });
+    }
+    let mut report = CompactionReport::default();
+    for (partition, files) in by_partition {
+        let closed = partition.start_ns() + NANOS_PER_HOUR + policy.closed_hour_grace.as_nanos() as i64 <= now_ns;
+        for group in merge_groups(files, closed, policy) {
+            merge(writer, table, partition, &group, &mut report)?;
+        }
+    }
+    Ok(report)
+}
+
+/// Which files to merge together: everything of a closed hour (bounded by
+/// `max_merge_bytes`), or `min_files` files of one size tier of an open hour.
+fn merge_groups(mut files: Vec<Candidate>, closed: bool, policy: &CompactionPolicy) -> Vec<Vec<Candidate>> {
+    files.sort_by_key(|c| c.bytes);
+    let mut groups = Vec::new();
+    if closed {
+        let mut group: Vec<Candidate> = Vec::new();
+        let mut total = 0;
+        for f in files {
+            if total + f.bytes > policy.max_merge_bytes && !group.is_empty() {
+                groups.push(std::mem::take(&mut group));
+                total = 0;
+            }
+            total += f.bytes;
+            group.push(f);
+        }
+        groups.push(group);
+    } else {
+        let mut tiers: BTreeMap<u32, Vec<Candidate>> = BTreeMap::new();
+        for f in files {
+            tiers.entry(size_tier(f.bytes)).or_default().push(f);
+        }
+        for (_, tier) in tiers {
+            for chunk in tier.chunks(policy.min_files) {
+                if chunk.len() == policy.min_files {
+                    groups.push(chunk.to_vec());
+                }
+            }
+        }
+    }
+    groups.retain(|g| g.len() > 1);
+    groups
+}
+
+/// Size tiers grow by 8×: files of one tier merge into a file of the next.
+fn size_tier(bytes: u64) -> u32 {
+    let units = (bytes / (64 * 1024)).max(1);
+    units.ilog2() / 3
+}
+
+fn merge(
+    writer: &FileWriter,
+    table: Table,
+    partition: HourPartition,
+    files: &[Candidate],
+    report: &mut CompactionReport,
+) -> Result<(), StoreError> {
+    let mut batches = Vec::new();
+    for f in files {
+        let file = File::open(&f.path).map_err(StoreError::io("open", &f.path))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.with_batch_size(64 * 1024).build())
+            .map_err(StoreError::parquet(&f.path))?;
+        for b in reader {
+            batches.push(b?);
+        }
+    }
+    let rows_in: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if table == Table::ToolCalls {
+        batches = dedup_event_ids(batches)?;
+    }
+    let rows_out: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows_out > 0 {
+        let (sorted, _) = crate::sort::sort_for_write(table, &batches)?;
+        writer.write_file(table, partition, &sorted, &[("toolpulse.compacted_from".into(), files.len().to_string())])?;
+    }
+    for f in files {
+        fs::remove_file(&f.path).map_err(StoreError::io("remove", &f.path))?;
+    }
+    if let Some(dir) = files.first().and_then(|f| f.path.parent()) {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io("fsync", dir))?;
+    }
+    tracing::debug!(table = table.name(), partition = %partition.dir_name(), files = files.len(), rows_in, rows_out, "compacted");
+    report.merges += 1;
+    report.files_in += files.len();
+    report.rows_in += rows_in;
+    report.rows_out += rows_out;
+    report.duplicates_removed += rows_in - rows_out;
+    Ok(())
+}
+
+/// Keeps the first row of each `event_id`.
+pub fn dedup_event_ids(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreError> {
+    let mut seen: HashSet<[u8; 16]> = HashSet::new();
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        let ids = b
+            .column_by_name("event_id")
+            .ok_or_else(|| StoreError::Invalid("no event_id column".into()))?
+            .as_fixed_size_binary();
+        let keep: BooleanArray =
+            (0..ids.len()).map(|i| Some(ids.value(i).try_into().map(|k: [u8; 16]| seen.insert(k)).unwrap_or(true))).collect();
+        out.push(filter_record_batch(&b, &keep)?);
+    }
+    Ok(out)
+}
+
+/// The hour partition a file path lies in (`…/date=YYYY-MM-DD/hour=HH/file`).
+fn partition_of(path: &std::path::Path) -> Option<HourPartition> {
+    let hour_dir = path.parent()?;
+    let hour: i64 = hour_dir.file_name()?.to_str()?.strip_prefix("hour=")?.parse().ok()?;
+    let date = hour_dir.parent()?.file_name()?.to_str()?.strip_prefix("date=")?;
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let secs = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
+    Some(HourPartition { hour: secs / 3600 + hour })
+}

@@ -1,0 +1,16 @@
+//! The Parquet store. Tables live under `<data_dir>/<table>/date=YYYY-MM-DD/hour=HH/`
+//! (hive style); files appear atomically (written to `_staging/`, fsynced, renamed),
+//! rows are sorted within a file, and every file carries metadata saying which
+//! flush wrote it.
+
+pub mod compact;
+pub mod error;
+pub mod layout;
+pub mod props;
+pub mod recovery;
+pub mod sort;
+pub mod writer;
+
+pub use error::StoreError;
+pub use layout::{DataDir, Table};
+pub use writer::{FileWriter, WrittenFile};

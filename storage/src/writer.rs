@@ -1,0 +1,141 @@
+//! Writes batches as Parquet files that appear atomically: each file is written
+//! under `_staging/`, fsynced, renamed into its hour partition, and the directory
+//! is fsynced, so a reader never sees half a file and a crash never loses an
+//! acknowledged one.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::{KeyValue, SortingColumn};
+
+use crate::error::StoreError;
+use crate::layout::{DataDir, HourPartition, Table};
+use crate::props::{WriteOptions, writer_properties};
+use crate::sort::sort_for_write;
+
+/// A file that is now durable and visible.
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    pub table: Table,
+    pub partition: HourPartition,
+    pub path: PathBuf,
+    pub rows: usize,
+    pub bytes: u64,
+}
+
+/// Writes the files of one process. File names carry a per-process writer id and
+/// a sequence number, so several writers can share a data directory.
+pub struct FileWriter {
+    dir: DataDir,
+    writer_id: String,
+    seq: AtomicU64,
+    opts: WriteOptions,
+}
+
+/// Footer metadata key naming the writer and flush that produced a file.
+pub const META_FLUSH: &str = "toolpulse.flush";
+
+impl FileWriter {
+    pub fn new(dir: DataDir, opts: WriteOptions) -> Self {
+        let writer_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        Self { dir, writer_id, seq: AtomicU64::new(0), opts }
+    }
+
+    pub fn data_dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    pub fn writer_id(&self) -> &str {
+        &self.writer_id
+    }
+
+    /// Sorts `batches` and writes one file per hour partition they touch.
+    /// `metadata` is added to every file's footer.
+    pub fn write(&self, table: Table, batches: &[RecordBatch], metadata: &[(String, String)]) -> Result<Vec<WrittenFile>, StoreError> {
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(Vec::new());
+        }
+        let (sorted, slices) = sort_for_write(table, batches)?;
+        let mut written = Vec::with_capacity(slices.len());
+        for slice in slices {
+            let rows = sorted.slice(slice.rows.start, slice.rows.len());
+            written.push(self.write_file(table, slice.partition, &rows, metadata)?);
+        }
+        Ok(written)
+    }
+
+    /// Writes one already-sorted batch as one file of `partition`.
+    pub fn write_file(
+        &self,
+        table: Table,
+        partition: HourPartition,
+        batch: &RecordBatch,
+        metadata: &[(String, String)],
+    ) -> Result<WrittenFile, StoreError> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let name = format!("{now_ms}-{}-{seq:06}.parquet", self.writer_id);
+        let staging = self.dir.staging_dir().join(format!("{name}.tmp"));
+        let final_dir = self.dir.partition_dir(table, partition);
+        let final_path = final_dir.join(&name);
+
+        let mut kv: Vec<KeyValue> = metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
+        kv.push(KeyValue::new(META_FLUSH.to_owned(), format!("{}-{seq}", self.writer_id)));
+        let props = writer_properties(table, &self.opts, sorting_columns(table, batch), kv);
+
+        let file = File::create(&staging).map_err(StoreError::io("create", &staging))?;
+        let mut w = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), batch.schema(), Some(props))
+            .map_err(StoreError::parquet(&staging))?;
+        w.write(batch).map_err(StoreError::parquet(&staging))?;
+        w.finish().map_err(StoreError::parquet(&staging))?;
+        let buf = w.inner_mut();
+        buf.flush().map_err(StoreError::io("write", &staging))?;
+        buf.get_ref().sync_all().map_err(StoreError::io("fsync", &staging))?;
+        let bytes = buf.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
+        drop(w);
+
+        create_dir_durably(&final_dir)?;
+        fs::rename(&staging, &final_path).map_err(StoreError::io("rename", &final_path))?;
+        sync_dir(&final_dir)?;
+        Ok(WrittenFile { table, partition, path: final_path, rows: batch.num_rows(), bytes })
+    }
+}
+
+/// The table's sort columns as Parquet sorting metadata (leaf column indices).
+fn sorting_columns(table: Table, batch: &RecordBatch) -> Option<Vec<SortingColumn>> {
+    table
+        .sort_columns()
+        .iter()
+        .map(|name| {
+            let idx = batch.schema().index_of(name).ok()?;
+            Some(SortingColumn { column_idx: idx as i32, descending: false, nulls_first: false })
+        })
+        .collect()
+}
+
+/// Creates `dir` and its missing parents, fsyncing each parent that gained an entry.
+fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_durably(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(StoreError::Io { op: "create", path: dir.to_owned(), source: e }),
+    }
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io("fsync", dir))
+}

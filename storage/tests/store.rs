@@ -1,0 +1,80 @@
+//! Files land in hive partitions, sorted, complete, with nothing left in staging;
+//! compaction merges and removes duplicate event ids.
+
+use std::fs::File;
+use std::time::Duration;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::TimestampNanosecondType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use toolpulse_schemas::{AuditEvent, EventBatchBuilder, EventId, Outcome, events_from_batch};
+use toolpulse_storage::compact::{CompactionPolicy, compact_table};
+use toolpulse_storage::props::WriteOptions;
+use toolpulse_storage::{DataDir, FileWriter, Table};
+
+const HOUR: i64 = 3_600_000_000_000;
+const T0: i64 = 1_764_064_800_000_000_000; // 2025-11-25T10:00:00Z
+
+fn batch(events: &[(u128, i64, &str)]) -> RecordBatch {
+    let mut b = EventBatchBuilder::with_capacity(events.len());
+    for (id, ts, server) in events {
+        let e = AuditEvent::new(EventId::Uuid(uuid::Uuid::from_u128(*id)), *ts, 1.0, *server, "t", Outcome::Success);
+        b.append(&e);
+    }
+    b.finish()
+}
+
+fn read(path: &std::path::Path) -> (Vec<RecordBatch>, parquet::file::metadata::ParquetMetaData) {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+    let meta = builder.metadata().as_ref().clone();
+    (builder.build().unwrap().map(Result::unwrap).collect(), meta)
+}
+
+#[test]
+fn one_sorted_zstd_file_per_hour_and_nothing_left_in_staging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::new(tmp.path());
+    dir.create().unwrap();
+    let w = FileWriter::new(dir.clone(), WriteOptions::default());
+    let b = batch(&[(1, T0 + 5, "zeta"), (2, T0 + HOUR + 1, "alpha"), (3, T0 + 1, "alpha"), (4, T0 + 3, "zeta")]);
+    let files = w.write(Table::ToolCalls, &[b], &[("k".into(), "v".into())]).unwrap();
+    assert_eq!(files.len(), 2);
+    let rel: Vec<String> = files
+        .iter()
+        .map(|f| f.path.strip_prefix(tmp.path()).unwrap().parent().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(rel, ["tool_calls/date=2025-11-25/hour=10", "tool_calls/date=2025-11-25/hour=11"]);
+    assert_eq!(std::fs::read_dir(dir.staging_dir()).unwrap().count(), 0);
+
+    let (batches, meta) = read(&files[0].path);
+    let events = events_from_batch(&batches[0]).unwrap();
+    let order: Vec<(String, i64)> = events.iter().map(|e| (e.server.to_string(), e.timestamp_ns - T0)).collect();
+    assert_eq!(order, [("alpha".into(), 1), ("zeta".into(), 3), ("zeta".into(), 5)]);
+    let rg = meta.row_group(0);
+    assert!(matches!(rg.column(0).compression(), Compression::ZSTD(_)));
+    assert!(rg.column(0).statistics().is_some(), "column statistics are written");
+    let kv = meta.file_metadata().key_value_metadata().unwrap();
+    assert!(kv.iter().any(|e| e.key == "k" && e.value.as_deref() == Some("v")));
+}
+
+#[test]
+fn compaction_merges_a_closed_hour_and_drops_duplicate_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::new(tmp.path());
+    dir.create().unwrap();
+    let w = FileWriter::new(dir.clone(), WriteOptions::default());
+    w.write(Table::ToolCalls, &[batch(&[(1, T0 + 1, "a"), (2, T0 + 2, "a")])], &[]).unwrap();
+    w.write(Table::ToolCalls, &[batch(&[(2, T0 + 2, "a"), (3, T0 + 3, "b")])], &[]).unwrap();
+    w.write(Table::ToolCalls, &[batch(&[(4, T0 + 4, "b"), (1, T0 + 1, "a")])], &[]).unwrap();
+    let policy = CompactionPolicy { settle: Duration::ZERO, ..Default::default() };
+    let report = compact_table(&w, Table::ToolCalls, &policy).unwrap();
+    assert_eq!((report.files_in, report.rows_in, report.rows_out, report.duplicates_removed), (3, 6, 4, 2));
+    let files = dir.list_files(Table::ToolCalls).unwrap();
+    assert_eq!(files.len(), 1);
+    let (batches, _) = read(&files[0].0);
+    let ts: Vec<i64> = batches[0].column(0).as_primitive::<TimestampNanosecondType>().values().iter().map(|t| t - T0).collect();
+    assert_eq!(ts, [1, 2, 3, 4]);
+    // A second pass finds nothing to do.
+    assert_eq!(compact_table(&w, Table::ToolCalls, &policy).unwrap().merges, 0);
+}
