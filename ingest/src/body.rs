@@ -1,0 +1,234 @@
+//! Decodes a batch of events (an HTTP body or a file): NDJSON, one event per line,
+//! or one JSON array of events. Good events become Arrow rows; each bad one
+//! becomes a dead letter and a per-line error, and never costs its neighbours.
+
+use arrow::record_batch::RecordBatch;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use toolpulse_schemas::{DeadLetter, DeadLetterSource, DecodeError, DecodeLimits, EventBatchBuilder, decode_event};
+
+/// One rejected line, as reported back to the sender.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LineError {
+    /// 1-based line of the body (or 1-based index in a JSON array).
+    pub line: u64,
+    /// The offending field, absent when the whole line is at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Machine-readable reason.
+    pub code: String,
+    /// Human-readable reason.
+    pub reason: String,
+}
+
+/// The result of decoding one body.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub events: Vec<RecordBatch>,
+    pub accepted: usize,
+    pub dead: Vec<DeadLetter>,
+    pub errors: Vec<LineError>,
+}
+
+impl Decoded {
+    fn merge(&mut self, other: Decoded) {
+        self.events.extend(other.events);
+        self.accepted += other.accepted;
+        self.dead.extend(other.dead);
+        self.errors.extend(other.errors);
+    }
+
+    /// Memory held by the decoded rows and dead letters, for buffer accounting.
+    pub fn memory_bytes(&self) -> usize {
+        self.events.iter().map(RecordBatch::get_array_memory_size).sum::<usize>()
+            + self.dead.iter().map(|d| d.raw.len() + d.reason.len() + 128).sum::<usize>()
+    }
+}
+
+/// What decoding needs besides the bytes.
+#[derive(Debug, Clone)]
+pub struct DecodeContext {
+    pub limits: DecodeLimits,
+    /// Reference time for the future-timestamp check, and the dead letters' receipt time.
+    pub now_ns: i64,
+    /// Identifies the request in dead letters.
+    pub request_id: String,
+}
+
+/// The body is not NDJSON and not a well-formed JSON array.
+#[derive(Debug, thiserror::Error)]
+#[error("body is a malformed JSON array: {0}")]
+pub struct MalformedBody(pub String);
+
+/// Decodes NDJSON or a JSON array (told apart by the first non-blank byte).
+pub fn decode_body(body: &[u8], ctx: &DecodeContext) -> Result<Decoded, MalformedBody> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => decode_array(body, ctx),
+        _ => Ok(decode_ndjson_parallel(body, ctx, parallelism_for(body.len()))),
+    }
+}
+
+fn parallelism_for(len: usize) -> usize {
+    if len < 4 << 20 {
+        return 1;
+    }
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn decode_array(body: &[u8], ctx: &DecodeContext) -> Result<Decoded, MalformedBody> {
+    let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| MalformedBody(e.to_string()))?;
+    let mut acc = Accumulator::new(ctx, items.len());
+    for (i, raw) in items.iter().enumerate() {
+        acc.line(i as u64 + 1, raw.get().as_bytes());
+    }
+    Ok(acc.finish())
+}
+
+/// Decodes NDJSON lines; `first_line` numbers the first one.
+pub fn decode_ndjson(body: &[u8], first_line: u64, ctx: &DecodeContext) -> Decoded {
+    let mut acc = Accumulator::new(ctx, body.len() / 256);
+    let mut line_no = first_line;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len())) {
+        if end < start {
+            break;
+        }
+        let line = trim(&body[start..end]);
+        if !line.is_empty() {
+            acc.line(line_no, line);
+        }
+        line_no += 1;
+        start = end + 1;
+    }
+    acc.finish()
+}
+
+/// Decodes NDJSON on `threads` threads, splitting at line boundaries.
+pub fn decode_ndjson_parallel(body: &[u8], ctx: &DecodeContext, threads: usize) -> Decoded {
+    if threads <= 1 {
+        return decode_ndjson(body, 1, ctx);
+    }
+    let mut chunks = Vec::with_capacity(threads);
+    let (mut start, mut line) = (0usize, 1u64);
+    for i in 1..=threads {
+        let target = (body.len() * i / threads).max(start);
+        let end = if i == threads {
+            body.len()
+        } else {
+            memchr::memchr(b'\n', &body[target..]).map_or(body.len(), |p| target + p + 1)
+        };
+        chunks.push((&body[start..end], line));
+        line += memchr::memchr_iter(b'\n', &body[start..end]).count() as u64;
+        start = end;
+    }
+    let parts: Vec<Decoded> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks.iter().map(|(c, first)| s.spawn(move || decode_ndjson(c, *first, ctx))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut out = Decoded::default();
+    for p in parts {
+        out.merge(p);
+    }
+    out
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
+    let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |p| p + 1);
+    &line[start..end]
+}
+
+/// Rows per Arrow batch while decoding.
+const BATCH_ROWS: usize = 64 * 1024;
+
+struct Accumulator<'c> {
+    ctx: &'c DecodeContext,
+    builder: EventBatchBuilder,
+    out: Decoded,
+}
+
+impl<'c> Accumulator<'c> {
+    fn new(ctx: &'c DecodeContext, expected: usize) -> Self {
+        Self { ctx, builder: EventBatchBuilder::with_capacity(expected.clamp(16, BATCH_ROWS)), out: Decoded::default() }
+    }
+
+    fn line(&mut self, line: u64, bytes: &[u8]) {
+        match decode_event(bytes, &self.ctx.limits, self.ctx.now_ns) {
+            Ok(e) => {
+                self.builder.append(&e);
+                self.out.accepted += 1;
+                if self.builder.len() >= BATCH_ROWS {
+                    self.out.events.push(self.builder.finish());
+                }
+            }
+            Err(err) => self.reject(line, bytes, &err),
+        }
+    }
+
+    fn reject(&mut self, line: u64, bytes: &[u8], err: &DecodeError) {
+        let source = DeadLetterSource::Http { request_id: self.ctx.request_id.clone(), line };
+        self.out.dead.push(DeadLetter::from_error(self.ctx.now_ns, source, err, bytes));
+        self.out.errors.push(LineError {
+            line,
+            field: err.field().map(str::to_owned),
+            code: err.reason.code().to_owned(),
+            reason: err.reason.to_string(),
+        });
+    }
+
+    fn finish(mut self) -> Decoded {
+        if !self.builder.is_empty() {
+            self.out.events.push(self.builder.finish());
+        }
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use toolpulse_schemas::timestamp::now_ns;
+
+    fn ctx() -> DecodeContext {
+        DecodeContext { limits: DecodeLimits::default(), now_ns: now_ns(), request_id: "r1".into() }
+    }
+
+    fn line(id: &str) -> String {
+        format!(r#"{{"event_id":"{id}","timestamp":"2026-01-01T00:00:00Z","duration_ms":1,"server":"s","tool":"t","outcome":"success"}}"#)
+    }
+
+    #[test]
+    fn bad_lines_do_not_cost_their_neighbours() {
+        let body = format!("{}\n\n{{\"event_id\": 1}}\r\n{}\nnot json\n", line("a"), line("b"));
+        let d = decode_body(body.as_bytes(), &ctx()).unwrap();
+        assert_eq!(d.accepted, 2);
+        let lines: Vec<(u64, Option<&str>, &str)> =
+            d.errors.iter().map(|e| (e.line, e.field.as_deref(), e.code.as_str())).collect();
+        assert_eq!(lines, [(3, Some("event_id"), "wrong_type"), (5, None, "invalid_json")]);
+        assert_eq!(d.dead.len(), 2);
+        assert_eq!(d.dead[0].raw, b"{\"event_id\": 1}");
+        assert_eq!(d.dead[0].source, DeadLetterSource::Http { request_id: "r1".into(), line: 3 });
+    }
+
+    #[test]
+    fn json_arrays_number_items_from_one() {
+        let body = format!("[{}, {{\"x\":1}}, {}]", line("a"), line("b"));
+        let d = decode_body(body.as_bytes(), &ctx()).unwrap();
+        assert_eq!(d.accepted, 2);
+        assert_eq!(d.errors[0].line, 2);
+        assert!(decode_body(b"[{\"a\":1}", &ctx()).is_err());
+    }
+
+    #[test]
+    fn parallel_decoding_numbers_lines_like_sequential() {
+        let mut body = String::new();
+        for i in 0..1000 {
+            body.push_str(&if i % 7 == 0 { "{bad}".to_owned() } else { line(&format!("e{i}")) });
+            body.push('\n');
+        }
+        let seq = decode_ndjson(body.as_bytes(), 1, &ctx());
+        let par = decode_ndjson_parallel(body.as_bytes(), &ctx(), 3);
+        assert_eq!(seq.accepted, par.accepted);
+        assert_eq!(seq.errors, par.errors);
+    }
+}
