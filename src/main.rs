@@ -1,1 +1,12 @@
-fn main() {}
+//! The `toolpulse` binary: parses the command line and hands over to the crates.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    toolpulse_serve::telemetry::init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(cli.run())
+}

@@ -7,6 +7,7 @@ pub mod body;
 pub mod dedup;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod kafka;
 pub mod metrics;
 pub mod writer;

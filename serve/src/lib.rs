@@ -1,1 +1,11 @@
-//! placeholder
+//! The toolpulse server: one typed configuration, bearer-token authentication,
+//! and the wiring of sources, the writer, background jobs and the HTTP APIs.
+
+pub mod auth;
+pub mod config;
+pub mod jobs;
+pub mod server;
+pub mod telemetry;
+
+pub use config::{Config, ConfigOverrides};
+pub use server::{RunningServer, Server};

@@ -1,0 +1,245 @@
+//! The one typed configuration: defaults that work locally, overridden by a TOML
+//! file, then by `TOOLPULSE_*` environment variables (`__` separates sections:
+//! `TOOLPULSE_KAFKA__BROKERS`), then by command-line flags.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `toolpulse serve` needs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where tables and state live.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub ingest: IngestConfig,
+    pub kafka: KafkaSection,
+    pub compaction: CompactionConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// HTTP listen address. Loopback by default: expose it deliberately.
+    pub listen: SocketAddr,
+    /// The bearer token every endpoint but `/healthz` and `/readyz` requires.
+    /// When empty, one is generated into `<data_dir>/token` (mode 0600).
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    #[serde(with = "humantime_serde")]
+    pub flush_age: Duration,
+    pub flush_rows: usize,
+    pub max_buffered_mb: usize,
+    pub dedup_capacity: usize,
+    pub max_body_mb: usize,
+    pub max_future_skew_secs: i64,
+    pub zstd_level: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSection {
+    pub enabled: bool,
+    pub brokers: String,
+    pub topics: Vec<String>,
+    pub group_id: String,
+    /// Extra librdkafka properties, e.g. `"security.protocol" = "SASL_SSL"`.
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompactionConfig {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("toolpulse-data"),
+            server: ServerConfig::default(),
+            ingest: IngestConfig::default(),
+            kafka: KafkaSection::default(),
+            compaction: CompactionConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), token: String::new() }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            flush_age: Duration::from_secs(2),
+            flush_rows: 1_000_000,
+            max_buffered_mb: 512,
+            dedup_capacity: 2_000_000,
+            max_body_mb: 16,
+            max_future_skew_secs: 3600,
+            zstd_level: 3,
+        }
+    }
+}
+
+impl Default for KafkaSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            brokers: "127.0.0.1:9092".into(),
+            topics: vec!["mcp-tool-calls".into()],
+            group_id: "toolpulse".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        Self { enabled: true, interval: Duration::from_secs(60) }
+    }
+}
+
+/// Command-line flags that override the file and the environment.
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct ConfigOverrides {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', env = "TOOLPULSE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    #[serde(skip)]
+    pub listen: Option<SocketAddr>,
+    /// Consume from Kafka at these brokers (enables the Kafka source).
+    #[arg(long)]
+    #[serde(skip)]
+    pub kafka_brokers: Option<String>,
+    /// Kafka topics, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(skip)]
+    pub kafka_topics: Option<Vec<String>>,
+    /// Kafka consumer group.
+    #[arg(long)]
+    #[serde(skip)]
+    pub kafka_group: Option<String>,
+}
+
+/// A configuration that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults ← file ← environment ← flags.
+    pub fn load(flags: &ConfigOverrides) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &flags.config {
+            if !path.exists() {
+                return Err(ConfigError(format!("{} does not exist", path.display())));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig.merge(Env::prefixed("TOOLPULSE_").split("__").ignore(&["CONFIG", "TOKEN"]));
+        let mut cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        if let Ok(token) = std::env::var("TOOLPULSE_TOKEN") {
+            cfg.server.token = token;
+        }
+        cfg.apply(flags);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn apply(&mut self, f: &ConfigOverrides) {
+        if let Some(d) = &f.data_dir {
+            self.data_dir = d.clone();
+        }
+        if let Some(l) = f.listen {
+            self.server.listen = l;
+        }
+        if let Some(b) = &f.kafka_brokers {
+            self.kafka.brokers = b.clone();
+            self.kafka.enabled = true;
+        }
+        if let Some(t) = &f.kafka_topics {
+            self.kafka.topics = t.clone();
+        }
+        if let Some(g) = &f.kafka_group {
+            self.kafka.group_id = g.clone();
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.ingest.flush_age.is_zero() {
+            return Err(ConfigError("ingest.flush_age must be > 0".into()));
+        }
+        if self.kafka.enabled && self.kafka.topics.is_empty() {
+            return Err(ConfigError("kafka.topics must name at least one topic".into()));
+        }
+        if !(1..=22).contains(&self.ingest.zstd_level) {
+            return Err(ConfigError("ingest.zstd_level must be within 1..=22".into()));
+        }
+        Ok(())
+    }
+
+    pub fn token_path(&self) -> PathBuf {
+        token_path(&self.data_dir)
+    }
+}
+
+/// Where a generated token is kept.
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tp.toml");
+        std::fs::write(&file, "data_dir = \"/from/file\"\n[kafka]\ngroup_id = \"file-group\"\n[ingest]\nflush_age = \"500ms\"\n").unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TOOLPULSE_KAFKA__GROUP_ID", "env-group");
+            let flags = ConfigOverrides { config: Some(file.clone()), listen: Some("127.0.0.1:9999".parse().unwrap()), ..Default::default() };
+            let cfg = Config::load(&flags).unwrap();
+            assert_eq!(cfg.data_dir, PathBuf::from("/from/file"));
+            assert_eq!(cfg.kafka.group_id, "env-group");
+            assert_eq!(cfg.ingest.flush_age, Duration::from_millis(500));
+            assert_eq!(cfg.server.listen.port(), 9999);
+            assert_eq!(cfg.ingest.flush_rows, IngestConfig::default().flush_rows);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tp.toml");
+        std::fs::write(&file, "[ingest]\nflush_agee = \"1s\"\n").unwrap();
+        let flags = ConfigOverrides { config: Some(file), ..Default::default() };
+        let err = Config::load(&flags).unwrap_err().to_string();
+        assert!(err.contains("flush_agee"), "{err}");
+    }
+}

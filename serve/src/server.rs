@@ -1,0 +1,195 @@
+//! The running server: opens the store, starts the writer, the sources (HTTP
+//! always, Kafka when configured) and background jobs, serves the HTTP API behind
+//! the bearer token, and shuts down in order (stop taking input, drain and commit
+//! Kafka, flush the writer) so nothing acknowledged is lost.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use toolpulse_ingest::http::HttpIngestConfig;
+use toolpulse_ingest::kafka::{KafkaConfig, KafkaSource};
+use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig, WriterHandle};
+use toolpulse_schemas::DecodeLimits;
+use toolpulse_storage::props::WriteOptions;
+use toolpulse_storage::{DataDir, FileWriter};
+
+use crate::auth::{Token, TokenSource, require_token, resolve_token};
+use crate::config::Config;
+use crate::jobs::spawn_compaction;
+
+/// Starts servers from a [`Config`].
+pub struct Server;
+
+/// A started server; [`RunningServer::shutdown`] stops it cleanly.
+pub struct RunningServer {
+    /// Where HTTP listens (useful with port 0).
+    pub addr: SocketAddr,
+    pub token: Token,
+    pub token_source: TokenSource,
+    stop: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    kafka: Arc<Mutex<Option<KafkaSource>>>,
+    writer: WriterHandle,
+    writer_task: JoinHandle<()>,
+    compaction: Option<JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    registry: Arc<Registry>,
+    writer: WriterHandle,
+    kafka: Arc<Mutex<Option<KafkaSource>>>,
+}
+
+impl Server {
+    pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
+        let dir = DataDir::new(&cfg.data_dir);
+        dir.create().with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
+        let (token, token_source) =
+            resolve_token(&cfg.server.token, &cfg.token_path()).context("resolving the API token")?;
+
+        let files = Arc::new(FileWriter::new(
+            dir,
+            WriteOptions { zstd_level: cfg.ingest.zstd_level, ..WriteOptions::default() },
+        ));
+        let metrics = IngestMetrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let (writer, writer_task) = IngestWriter::spawn(files.clone(), writer_config(&cfg), metrics.clone());
+
+        let limits = DecodeLimits { max_future_skew_secs: cfg.ingest.max_future_skew_secs, ..DecodeLimits::default() };
+        let kafka = if cfg.kafka.enabled {
+            let kcfg = KafkaConfig {
+                brokers: cfg.kafka.brokers.clone(),
+                topics: cfg.kafka.topics.clone(),
+                group_id: cfg.kafka.group_id.clone(),
+                properties: cfg.kafka.properties.clone(),
+                limits: limits.clone(),
+                ..KafkaConfig::default()
+            };
+            let src = KafkaSource::start(kcfg, writer.clone(), metrics.clone(), tokio::runtime::Handle::current())
+                .context("starting the Kafka source")?;
+            tracing::info!(brokers = %cfg.kafka.brokers, topics = ?cfg.kafka.topics, group = %cfg.kafka.group_id, "kafka source started");
+            Some(src)
+        } else {
+            None
+        };
+        let kafka = Arc::new(Mutex::new(kafka));
+
+        let (stop, stop_rx) = watch::channel(false);
+        let compaction = cfg.compaction.enabled.then(|| spawn_compaction(files, cfg.compaction.interval, stop_rx.clone()));
+
+        let http_cfg = HttpIngestConfig {
+            max_body_bytes: cfg.ingest.max_body_mb << 20,
+            max_decompressed_bytes: (cfg.ingest.max_body_mb << 20) * 4,
+            limits,
+            ..HttpIngestConfig::default()
+        };
+        let state = AppState { registry: Arc::new(registry), writer: writer.clone(), kafka: kafka.clone() };
+        let protected = Router::new()
+            .route("/metrics", get(metrics_text))
+            .with_state(state.clone())
+            .merge(toolpulse_ingest::http::router(writer.clone(), metrics, http_cfg))
+            .route_layer(from_fn_with_state(token.clone(), require_token));
+        let app = Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .with_state(state)
+            .merge(protected);
+
+        let listener = tokio::net::TcpListener::bind(cfg.server.listen)
+            .await
+            .with_context(|| format!("binding {}", cfg.server.listen))?;
+        let addr = listener.local_addr()?;
+        let mut http_stop = stop_rx;
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "toolpulse listening");
+        Ok(RunningServer { addr, token, token_source, stop, http, kafka, writer, writer_task, compaction })
+    }
+}
+
+/// The writer settings a configuration asks for.
+pub fn writer_config(cfg: &Config) -> WriterConfig {
+    WriterConfig {
+        flush_age: cfg.ingest.flush_age,
+        flush_rows: cfg.ingest.flush_rows,
+        max_buffered_bytes: cfg.ingest.max_buffered_mb << 20,
+        dedup_capacity: cfg.ingest.dedup_capacity,
+        ..WriterConfig::default()
+    }
+}
+
+impl RunningServer {
+    /// Runs until SIGTERM or Ctrl-C, then shuts down cleanly.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        wait_for_signal().await;
+        tracing::info!("signal received: flushing and committing before exit");
+        self.shutdown().await
+    }
+
+    /// Stops taking input, drains and commits Kafka, flushes the writer.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        match self.http.await {
+            Ok(r) => r.context("http server")?,
+            Err(e) => anyhow::bail!("http server task: {e}"),
+        }
+        let kafka = self.kafka.lock().map(|mut k| k.take()).unwrap_or(None);
+        if let Some(k) = kafka {
+            tokio::task::spawn_blocking(move || k.stop()).await?.context("stopping the Kafka source")?;
+        }
+        if let Some(c) = self.compaction {
+            let _ = c.await;
+        }
+        self.writer.flush().await.context("final flush")?;
+        drop(self.writer);
+        self.writer_task.await?;
+        tracing::info!("toolpulse stopped cleanly");
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &state.registry) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out).into_response()
+}
+
+/// Ready when the writer has room and every configured source is running.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.writer.is_saturated(0.9) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "writer is behind\n").into_response();
+    }
+    let kafka_dead = state.kafka.lock().map(|k| k.as_ref().is_some_and(KafkaSource::is_finished)).unwrap_or(true);
+    if kafka_dead {
+        return (StatusCode::SERVICE_UNAVAILABLE, "kafka source stopped\n").into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
+}

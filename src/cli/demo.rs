@@ -1,0 +1,60 @@
+//! `toolpulse demo`: the server, plus a synthetic fleet that first backfills
+//! history and then sends live traffic with scheduled incidents, all over the
+//! server's own HTTP ingest endpoint.
+
+use std::time::Duration;
+
+use toolpulse_gen::sink::{self, RunOptions, Sink};
+use toolpulse_gen::{GenSpec, Generator, Incident};
+use toolpulse_serve::{Config, ConfigOverrides, Server};
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    config: ConfigOverrides,
+    /// Live events per second.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// History to backfill before going live.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    backfill: Duration,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+/// Incidents of the live phase, relative to going live: a latency spike on one
+/// server, then climbing auth failures on another.
+const INCIDENTS: &[&str] = &[
+    "kind=latency,server=jira,factor=12,at=2m,for=6m",
+    "kind=auth,server=slack,rate=0.4,at=4m,for=5m",
+    "kind=errors,server=postgres,rate=0.3,at=6m,for=4m",
+];
+
+pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.rate > 0.0, "--rate must be positive");
+    let cfg = Config::load(&a.config)?;
+    let server = Server::start(cfg).await?;
+    super::announce(&server);
+    let url = format!("http://{}", server.addr);
+    let token = server.token.as_str().to_owned();
+
+    let traffic = tokio::spawn(async move {
+        let now = sink::now_ns();
+        let backfill_events = (a.backfill.as_secs_f64() * a.rate) as u64;
+        if backfill_events > 0 {
+            eprintln!("demo: backfilling {} of history ({backfill_events} events)", humantime::format_duration(a.backfill));
+            let spec = GenSpec { seed: a.seed, start_ns: now - a.backfill.as_nanos() as i64, rate: a.rate, ..GenSpec::default() };
+            let opts = RunOptions { count: Some(backfill_events), progress_every: None, ..RunOptions::default() };
+            sink::run(&mut Generator::new(spec), &mut Sink::http(&url, &token), &opts).await?;
+        }
+        eprintln!("demo: live traffic at {}/s; incidents: {}", a.rate, INCIDENTS.join(" | "));
+        let incidents = INCIDENTS.iter().map(|s| s.parse::<Incident>()).collect::<Result<Vec<_>, _>>()?;
+        let spec = GenSpec { seed: a.seed + 1, start_ns: sink::now_ns(), rate: a.rate, incidents, ..GenSpec::default() };
+        let opts = RunOptions { realtime: true, progress_every: None, batch: 1000, ..RunOptions::default() };
+        sink::run(&mut Generator::new(spec), &mut Sink::http(&url, &token), &opts).await?;
+        anyhow::Ok(())
+    });
+    let result = server.run_until_signal().await;
+    traffic.abort();
+    result
+}

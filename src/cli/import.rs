@@ -1,0 +1,51 @@
+//! `toolpulse import`: bulk-load an NDJSON file into the store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use toolpulse_ingest::import::import_ndjson;
+use toolpulse_ingest::{IngestMetrics, IngestWriter};
+use toolpulse_schemas::DecodeLimits;
+use toolpulse_serve::{Config, ConfigOverrides};
+use toolpulse_storage::props::WriteOptions;
+use toolpulse_storage::{DataDir, FileWriter};
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// NDJSON file (`-` for stdin).
+    file: PathBuf,
+    #[command(flatten)]
+    config: ConfigOverrides,
+}
+
+pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
+    let cfg = Config::load(&a.config)?;
+    let dir = DataDir::new(&cfg.data_dir);
+    dir.create()?;
+    let files = Arc::new(FileWriter::new(dir, WriteOptions { zstd_level: cfg.ingest.zstd_level, ..WriteOptions::default() }));
+    let wcfg = toolpulse_serve::server::writer_config(&cfg);
+    let (writer, task) = IngestWriter::spawn(files, wcfg, IngestMetrics::default());
+    let limits = DecodeLimits { max_future_skew_secs: cfg.ingest.max_future_skew_secs, ..DecodeLimits::default() };
+    let started = Instant::now();
+    let name = a.file.display().to_string();
+    let report = if name == "-" {
+        import_ndjson(std::io::stdin(), &name, &writer, limits).await?
+    } else {
+        let f = std::fs::File::open(&a.file).with_context(|| format!("opening {name}"))?;
+        import_ndjson(f, &name, &writer, limits).await?
+    };
+    drop(writer);
+    task.await?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "import: {} lines, {} accepted, {} rejected (see dead_letters) in {:.2}s ({:.0} events/s)",
+        report.lines,
+        report.accepted,
+        report.rejected,
+        secs,
+        report.lines as f64 / secs
+    );
+    Ok(())
+}

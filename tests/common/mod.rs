@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests: reading the store back with the
+//! parquet crate, and waiting for conditions without fixed sleeps.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use toolpulse_storage::{DataDir, Table};
+
+/// Every row of a table, read from its Parquet files.
+pub fn read_table(data_dir: &Path, table: Table) -> Vec<RecordBatch> {
+    let dir = DataDir::new(data_dir);
+    let mut out = Vec::new();
+    for (path, _) in dir.list_files(table).unwrap_or_default() {
+        let file = std::fs::File::open(&path).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        out.extend(reader.map(Result::unwrap));
+    }
+    out
+}
+
+pub fn row_count(data_dir: &Path, table: Table) -> usize {
+    read_table(data_dir, table).iter().map(RecordBatch::num_rows).sum()
+}
+
+/// How often each stored event id (16-byte key) occurs in `tool_calls`.
+pub fn event_id_counts(data_dir: &Path) -> HashMap<[u8; 16], usize> {
+    let mut counts = HashMap::new();
+    for b in read_table(data_dir, Table::ToolCalls) {
+        let ids = b.column_by_name("event_id").unwrap().as_fixed_size_binary();
+        for i in 0..ids.len() {
+            *counts.entry(<[u8; 16]>::try_from(ids.value(i)).unwrap()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// A string column of every batch, flattened (nulls as None).
+pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = arrow::compute::cast(b.column_by_name(column).unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
+        let s = col.as_string::<i32>();
+        out.extend((0..s.len()).map(|i| s.is_valid(i).then(|| s.value(i).to_owned())));
+    }
+    out
+}
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+/// The 16-byte key of a generated (UUID) event id string.
+pub fn uuid_key(id: &str) -> [u8; 16] {
+    toolpulse_schemas::EventId::parse(id).key()
+}
+
+/// Generated events as NDJSON lines, with `bad_every`-th line spoiled; returns
+/// the lines, the ids of the good ones, and how many are bad.
+pub fn generated_lines(n: usize, seed: u64, bad_every: usize) -> (Vec<Vec<u8>>, Vec<[u8; 16]>, usize) {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let spec = toolpulse_gen::GenSpec {
+        seed,
+        start_ns: toolpulse_schemas::timestamp::now_ns() - 3_600_000_000_000,
+        ..Default::default()
+    };
+    let (mut lines, mut good, mut bad) = (Vec::new(), Vec::new(), 0);
+    for (i, e) in toolpulse_gen::Generator::new(spec).take(n).enumerate() {
+        let json = serde_json::to_vec(&e).unwrap();
+        if bad_every > 0 && i % bad_every == bad_every - 1 {
+            lines.push(toolpulse_gen::malformed::spoil(&json, &mut rng).line);
+            bad += 1;
+        } else {
+            good.push(e.event_id.key());
+            lines.push(json);
+        }
+    }
+    (lines, good, bad)
+}

@@ -1,0 +1,124 @@
+//! The HTTP source over real HTTP: authentication fails closed, per-line errors
+//! name line, field and reason, gzip and JSON arrays work, oversize bodies get 413,
+//! and what the server acknowledged is in the store when it answers.
+
+mod common;
+
+use std::io::Write;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use toolpulse_serve::{Config, RunningServer, Server};
+use toolpulse_storage::Table;
+
+async fn start(dir: &std::path::Path) -> RunningServer {
+    let mut cfg = Config::default();
+    cfg.data_dir = dir.to_owned();
+    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.server.token = "test-token-123".into();
+    cfg.ingest.max_body_mb = 1;
+    Server::start(cfg).await.unwrap()
+}
+
+fn url(s: &RunningServer, path: &str) -> String {
+    format!("http://{}{path}", s.addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_but_health_requires_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let c = reqwest::Client::new();
+    assert_eq!(c.get(url(&s, "/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(c.get(url(&s, "/readyz")).send().await.unwrap().status(), StatusCode::OK);
+    for path in ["/metrics", "/v1/events"] {
+        let r = c.post(url(&s, path)).body("{}").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path} without a token");
+        let r = c.post(url(&s, path)).bearer_auth("wrong").body("{}").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path} with a wrong token");
+    }
+    let r = c.get(url(&s, "/metrics")).basic_auth("grafana", Some("test-token-123")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "basic auth with the token as password");
+    assert!(r.text().await.unwrap().contains("toolpulse_ingest_events_accepted"));
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_lines_are_reported_and_dead_lettered_good_ones_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let (lines, good, bad) = common::generated_lines(300, 5, 10);
+    let mut body = lines.join(&b'\n');
+    body.extend_from_slice(b"\n\nnot json at all\n");
+    let r = reqwest::Client::new()
+        .post(url(&s, "/v1/events"))
+        .bearer_auth("test-token-123")
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["accepted"], good.len());
+    assert_eq!(v["rejected"], bad + 1);
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), bad + 1);
+    // Every 10th generated line was spoiled: lines 10, 20, ...; the last one is line 302.
+    for (i, e) in errors.iter().take(bad).enumerate() {
+        assert_eq!(e["line"], (i + 1) * 10, "{e}");
+        assert!(e["code"].as_str().is_some_and(|c| !c.is_empty()), "{e}");
+    }
+    assert_eq!(errors[bad]["line"], 302);
+    assert_eq!(errors[bad]["code"], "invalid_json");
+
+    // The answer came after the events were durable: they are in the store now.
+    let counts = common::event_id_counts(dir.path());
+    assert_eq!(counts.len(), good.len());
+    assert!(good.iter().all(|id| counts.get(id) == Some(&1)));
+    let dead = common::read_table(dir.path(), Table::DeadLetters);
+    assert_eq!(common::strings(&dead, "source"), vec![Some("http".to_owned()); bad + 1]);
+    let fields = common::strings(&dead, "field");
+    assert!(fields.iter().flatten().all(|f| ["tool", "duration_ms", "outcome", "timestamp", "server"].contains(&f.as_str())));
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_json_arrays_oversize_and_all_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let c = reqwest::Client::new();
+    let (lines, good, _) = common::generated_lines(50, 9, 0);
+    let array = format!("[{}]", lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>().join(","));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(array.as_bytes()).unwrap();
+    let r = c
+        .post(url(&s, "/v1/events"))
+        .bearer_auth("test-token-123")
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["accepted"], good.len());
+
+    let big = vec![b' '; 2 << 20];
+    let r = c.post(url(&s, "/v1/events")).bearer_auth("test-token-123").body(big).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let r = c
+        .post(url(&s, "/v1/events"))
+        .bearer_auth("test-token-123")
+        .body(r#"{"event_id":"x","timestamp":"2026-01-01T00:00:00Z","server":"s","tool":"t","outcome":"success","duration_ms":-1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errors"][0]["field"], "duration_ms");
+    assert_eq!(v["errors"][0]["code"], "negative");
+    s.shutdown().await.unwrap();
+}
