@@ -17,10 +17,20 @@ use toolpulse_storage::Table;
 
 const TOPIC: &str = "mcp-tool-calls";
 
-fn ingester(brokers: &str, data_dir: &std::path::Path) -> Child {
+/// Kills the child when the test ends, passed or not.
+struct Guard(Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ingester(brokers: &str, data_dir: &std::path::Path) -> Guard {
     // A short session timeout, so the killed member leaves the group quickly.
     let config = data_dir.with_extension("toml");
-    std::fs::write(&config, "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n").unwrap();
+    let debug = std::env::var("CHILD_KAFKA_DEBUG").map(|d| format!("debug = \"{d}\"\n")).unwrap_or_default();
+    std::fs::write(&config, format!("[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n{debug}")).unwrap();
     Command::new(env!("CARGO_BIN_EXE_toolpulse"))
         .args(["serve", "--listen", "127.0.0.1:0", "--kafka-brokers", brokers, "--kafka-topics", TOPIC])
         .arg("-c")
@@ -31,44 +41,56 @@ fn ingester(brokers: &str, data_dir: &std::path::Path) -> Child {
         .env("TOOLPULSE_INGEST__FLUSH_AGE", "250ms")
         .env("TOOLPULSE_INGEST__FLUSH_ROWS", "3000")
         .env("TOOLPULSE_COMPACTION__ENABLED", "false")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("CHILD_LOG").unwrap_or("warn".into()))
         .stdout(Stdio::null())
         .spawn()
+        .map(Guard)
         .expect("starting the toolpulse binary")
 }
 
 #[test]
 fn sigkill_mid_stream_then_restart_stores_every_event_exactly_once() {
     let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic(TOPIC, 4, 1).unwrap();
+    // The mock broker keeps at most 5 MB per partition: spread ~20 MB over 8.
+    cluster.create_topic(TOPIC, 8, 1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    let (lines, good, _) = common::generated_lines(60_000, 23, 0);
+    let (lines, good, _) = common::generated_lines(30_000, 23, 0);
     let producer: ThreadedProducer<DefaultProducerContext> =
         ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "5").create().unwrap();
-    for l in &lines {
-        producer.send(BaseRecord::<(), [u8]>::to(TOPIC).payload(l)).unwrap();
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
+    // Produce while the ingester consumes, so the kill lands mid-stream.
+    let producing = std::thread::spawn(move || {
+        for (i, chunk) in lines.chunks(1000).enumerate() {
+            for (j, l) in chunk.iter().enumerate() {
+                let key = (i * 1000 + j).to_string();
+                producer.send(BaseRecord::to(TOPIC).payload(l).key(&key)).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    });
 
     let dir = tempfile::tempdir().unwrap();
     let mut child = ingester(&brokers, dir.path());
     // Kill at a random point once some, but not all, events are stored.
-    let kill_at = rand::rng().random_range(3_000..40_000);
+    let kill_at = rand::rng().random_range(2_000..20_000);
     assert!(
         common::wait_until(Duration::from_secs(60), || common::row_count(dir.path(), Table::ToolCalls) >= kill_at),
-        "the first ingester stored fewer than {kill_at} events within 60 s"
+        "the first ingester stored fewer than {kill_at} events within 60 s (it stored {})",
+        common::row_count(dir.path(), Table::ToolCalls)
     );
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     let before = common::row_count(dir.path(), Table::ToolCalls);
     eprintln!("killed after {before} stored events (target {kill_at})");
 
     let mut child = ingester(&brokers, dir.path());
+    producing.join().unwrap();
     let done = common::wait_until(Duration::from_secs(90), || common::row_count(dir.path(), Table::ToolCalls) >= good.len());
     // Give a redelivery that would duplicate rows the chance to land before checking.
     std::thread::sleep(Duration::from_secs(2));
-    unsafe { libc_kill(child.id() as i32, 15) };
-    let status = child.wait().unwrap();
+    unsafe { libc_kill(child.0.id() as i32, 15) };
+    let status = child.0.wait().unwrap();
+    eprintln!("stored after restart: {}", common::row_count(dir.path(), Table::ToolCalls));
     assert!(done, "after restart not every event was stored within 90 s");
     assert!(status.success(), "SIGTERM exits cleanly: {status:?}");
 

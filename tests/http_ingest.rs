@@ -39,7 +39,8 @@ async fn every_endpoint_but_health_requires_the_token() {
     }
     let r = c.get(url(&s, "/metrics")).basic_auth("grafana", Some("test-token-123")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "basic auth with the token as password");
-    assert!(r.text().await.unwrap().contains("toolpulse_ingest_events_accepted"));
+    let text = r.text().await.unwrap();
+    assert!(text.contains("toolpulse_ingest_events_accepted_total{source=\"http\"} 0"), "{text}");
     s.shutdown().await.unwrap();
 }
 

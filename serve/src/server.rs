@@ -65,6 +65,11 @@ impl Server {
         let metrics = IngestMetrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);
+        // Sources show up on /metrics from the start, at zero.
+        metrics.accept("http", 0);
+        if cfg.kafka.enabled {
+            metrics.accept("kafka", 0);
+        }
         let (writer, writer_task) = IngestWriter::spawn(files.clone(), writer_config(&cfg), metrics.clone());
 
         let limits = DecodeLimits { max_future_skew_secs: cfg.ingest.max_future_skew_secs, ..DecodeLimits::default() };

@@ -1,0 +1,136 @@
+//! End to end against a real Kafka-protocol broker (tansu, started here on
+//! loopback): Python `confluent-kafka` produces generated events, including
+//! malformed ones; two `toolpulse serve` processes in one consumer group share
+//! the partitions; then a confluent-kafka peer of the group reads the committed
+//! offsets and reads the partitions to their ends. Every good event is stored once, every bad one dead-lettered, and the
+//! group has committed everything.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use toolpulse_storage::Table;
+
+const TOPIC: &str = "mcp-tool-calls";
+const GROUP: &str = "toolpulse-e2e";
+const PARTITIONS: usize = 3;
+
+fn tansu_bin() -> PathBuf {
+    let home = PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo/bin/tansu");
+    if home.exists() { home } else { PathBuf::from("tansu") }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts an ingester whose log goes to `<data_dir>.log`.
+fn ingester(brokers: &str, data_dir: &Path) -> Killed {
+    let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
+    let config = data_dir.with_extension("toml");
+    std::fs::write(&config, "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n").unwrap();
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_toolpulse"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--kafka-brokers", brokers, "--kafka-topics", TOPIC, "--kafka-group", GROUP])
+            .arg("-c")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("TOOLPULSE_TOKEN", "t")
+            .env("TOOLPULSE_INGEST__FLUSH_AGE", "300ms")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting toolpulse"),
+    )
+}
+
+fn python(script: &str, args: &[&str]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers").join(script);
+    let out = Command::new("python3").arg(path).args(args).output().expect("python3");
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn confluent_kafka_to_two_ingesters_through_tansu() {
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let _broker = Killed(
+        Command::new(tansu_bin())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting tansu (installed by scripts/setup.sh)"),
+    );
+    let created = common::wait_until(Duration::from_secs(30), || {
+        Command::new(tansu_bin())
+            .args(["topic", "create", TOPIC, "--partitions", &PARTITIONS.to_string(), "--broker", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    assert!(created, "topic creation on tansu");
+
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("events.ndjson");
+    let (lines, good, bad) = common::generated_lines(20_000, 31, 97);
+    std::fs::write(&file, lines.join(&b'\n')).unwrap();
+    let brokers = format!("127.0.0.1:{port}");
+
+    // Both ingesters join the group before anything is produced, so they share it.
+    let (a, b) = (work.path().join("a"), work.path().join("b"));
+    let mut first = ingester(&brokers, &a);
+    let mut second = ingester(&brokers, &b);
+    let assigned = |d: &Path| std::fs::read_to_string(d.with_extension("log")).unwrap_or_default().contains("partitions assigned");
+    assert!(common::wait_until(Duration::from_secs(60), || assigned(&a) && assigned(&b)), "both ingesters joined the group");
+
+    let produced: usize = python("kafka_produce.py", &[&brokers, TOPIC, file.to_str().unwrap()]).trim().parse().unwrap();
+    assert_eq!(produced, lines.len());
+    let total = |t: Table| common::row_count(&a, t) + common::row_count(&b, t);
+    let all = common::wait_until(Duration::from_secs(120), || {
+        total(Table::ToolCalls) >= good.len() && total(Table::DeadLetters) >= bad
+    });
+    for child in [&mut first, &mut second] {
+        unsafe { libc_kill(child.0.id() as i32, 15) };
+        assert!(child.0.wait().unwrap().success(), "SIGTERM exits cleanly");
+    }
+    assert!(all, "not every event stored within 120 s");
+
+    let (ca, cb) = (common::event_id_counts(&a), common::event_id_counts(&b));
+    assert!(!ca.is_empty() && !cb.is_empty(), "both ingesters of the group got partitions: {} / {}", ca.len(), cb.len());
+    for id in &good {
+        let n = ca.get(id).unwrap_or(&0) + cb.get(id).unwrap_or(&0);
+        assert_eq!(n, 1, "event {id:02x?} stored {n} times");
+    }
+    assert_eq!(ca.len() + cb.len(), good.len());
+    assert_eq!(total(Table::DeadLetters), bad);
+
+    let offsets: serde_json::Value =
+        serde_json::from_str(&python("kafka_group_offsets.py", &[&brokers, TOPIC, GROUP, &PARTITIONS.to_string()])).unwrap();
+    let mut messages = 0;
+    for p in offsets.as_array().unwrap() {
+        assert_eq!(p["committed"], p["end"], "partition committed up to its end: {p}");
+        messages += p["messages"].as_u64().unwrap();
+    }
+    assert_eq!(messages as usize, lines.len());
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
