@@ -21,6 +21,24 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub kafka: KafkaSection,
     pub compaction: CompactionConfig,
+    pub query: QuerySection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuerySection {
+    /// Memory for query operators; beyond it, sorts and aggregations spill to disk.
+    pub memory_limit_mb: usize,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Most rows one HTTP answer carries.
+    pub max_rows: usize,
+}
+
+impl Default for QuerySection {
+    fn default() -> Self {
+        Self { memory_limit_mb: 1024, timeout: Duration::from_secs(30), max_rows: 10_000 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,6 +91,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             kafka: KafkaSection::default(),
             compaction: CompactionConfig::default(),
+            query: QuerySection::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod jobs;
 pub mod server;
+pub mod sql_api;
 pub mod telemetry;
 
 pub use config::{Config, ConfigOverrides};

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use toolpulse_ingest::http::HttpIngestConfig;
 use toolpulse_ingest::kafka::{KafkaConfig, KafkaSource};
 use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig, WriterHandle};
+use toolpulse_query::{QueryConfig, QueryEngine};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::{DataDir, FileWriter};
@@ -100,11 +101,13 @@ impl Server {
             limits,
             ..HttpIngestConfig::default()
         };
+        let engine = QueryEngine::open(DataDir::new(&cfg.data_dir), query_config(&cfg)).await.context("opening the query engine")?;
         let state = AppState { registry: Arc::new(registry), writer: writer.clone(), kafka: kafka.clone() };
         let protected = Router::new()
             .route("/metrics", get(metrics_text))
             .with_state(state.clone())
             .merge(toolpulse_ingest::http::router(writer.clone(), metrics, http_cfg))
+            .merge(crate::sql_api::router(engine, cfg.query.max_rows))
             .route_layer(from_fn_with_state(token.clone(), require_token));
         let app = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
@@ -126,6 +129,15 @@ impl Server {
         });
         tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "toolpulse listening");
         Ok(RunningServer { addr, token, token_source, stop, http, kafka, writer, writer_task, compaction })
+    }
+}
+
+/// The query limits a configuration asks for.
+pub fn query_config(cfg: &Config) -> QueryConfig {
+    QueryConfig {
+        memory_limit_bytes: cfg.query.memory_limit_mb << 20,
+        timeout: cfg.query.timeout,
+        ..QueryConfig::default()
     }
 }
 

@@ -3,6 +3,7 @@
 mod demo;
 mod gen_cmd;
 mod import;
+mod sql;
 
 use clap::{Parser, Subcommand};
 use toolpulse_serve::{Config, ConfigOverrides, Server};
@@ -22,6 +23,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Generate realistic tool-call events to NDJSON, Kafka or HTTP.
     Gen(gen_cmd::GenArgs),
+    /// Run read-only SQL against the data dir or a running server.
+    Sql(sql::SqlArgs),
     /// Import an NDJSON file into the store (bad lines go to dead_letters).
     Import(import::ImportArgs),
 }
@@ -38,6 +41,7 @@ impl Cli {
             Command::Demo(args) => demo::run(args).await,
             Command::Gen(args) => gen_cmd::run(args).await,
             Command::Import(args) => import::run(args).await,
+            Command::Sql(args) => sql::run(args).await,
         }
     }
 }

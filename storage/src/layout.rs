@@ -79,6 +79,14 @@ impl HourPartition {
         self.hour * NANOS_PER_HOUR
     }
 
+    /// Reads `date=YYYY-MM-DD` and `hour=HH` directory names back.
+    pub fn parse(date_dir: &str, hour_dir: &str) -> Option<Self> {
+        let date = chrono::NaiveDate::parse_from_str(date_dir.strip_prefix("date=")?, "%Y-%m-%d").ok()?;
+        let hour: u32 = hour_dir.strip_prefix("hour=")?.parse().ok().filter(|h| *h < 24)?;
+        let t = date.and_hms_opt(hour, 0, 0)?.and_utc().timestamp();
+        Some(HourPartition { hour: t.div_euclid(3600) })
+    }
+
     /// The relative directory, e.g. `date=2026-11-25/hour=07`.
     pub fn dir_name(self) -> String {
         let t = DateTime::<Utc>::from_timestamp(self.hour * 3600, 0).unwrap_or_default();
@@ -135,6 +143,21 @@ impl DataDir {
         self.list_files_since(table, SystemTime::UNIX_EPOCH)
     }
 
+    /// The hour partitions of a table that exist on disk, oldest first.
+    pub fn partitions(&self, table: Table) -> Result<Vec<(HourPartition, PathBuf)>, StoreError> {
+        let mut out = Vec::new();
+        for date in read_dir_sorted(&self.table_dir(table))? {
+            for hour in read_dir_sorted(&date)? {
+                let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if let Some(p) = HourPartition::parse(&name(&date), &name(&hour)) {
+                    out.push((p, hour));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Parquet files of a table modified at or after `since`, newest first. Hour
     /// directories older than `since` are skipped without listing them.
     pub fn list_files_since(&self, table: Table, since: SystemTime) -> Result<Vec<(PathBuf, SystemTime)>, StoreError> {
@@ -173,6 +196,16 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn partition_names_round_trip() {
+        let p = super::HourPartition::of_ns(1_795_643_720_515_000_000);
+        let name = p.dir_name();
+        let (d, h) = name.split_once('/').unwrap();
+        assert_eq!(super::HourPartition::parse(d, h), Some(p));
+        assert_eq!(super::HourPartition::parse("date=2026-13-01", "hour=01"), None);
+        assert_eq!(super::HourPartition::parse("date=2026-01-01", "hour=24"), None);
+    }
+
     use super::*;
 
     #[test]

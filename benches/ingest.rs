@@ -1,0 +1,183 @@
+//! Ingest figures, side by side with DuckDB, in one run:
+//!
+//! 1. NDJSON → Parquet throughput on a generated file (default 10M events):
+//!    `toolpulse import` (in process) against DuckDB's
+//!    `COPY (SELECT * FROM read_json(…)) TO … (FORMAT parquet, COMPRESSION zstd)`.
+//! 2. Bytes per event on disk, toolpulse's files against DuckDB's file.
+//! 3. Kafka → durable Parquet: events pre-produced to a tansu broker, then a
+//!    `toolpulse serve` process consumes them; sustained events/s and peak RSS.
+//!
+//! `cargo bench --bench ingest` (env: `EVENTS`, `KAFKA_EVENTS`, `BENCH_DIR`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use toolpulse_gen::sink::{self, RunOptions, Sink};
+use toolpulse_gen::{GenSpec, Generator};
+use toolpulse_ingest::import::import_ndjson;
+use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig};
+use toolpulse_schemas::DecodeLimits;
+use toolpulse_storage::props::WriteOptions;
+use toolpulse_storage::{DataDir, FileWriter, Table};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn dir_bytes(p: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let m = e.metadata().unwrap();
+            total += if m.is_dir() { dir_bytes(&e.path()) } else { m.len() };
+        }
+    }
+    total
+}
+
+fn generate(path: &Path, events: usize, rt: &tokio::runtime::Runtime) {
+    let ok = path.with_extension("complete");
+    if std::fs::read_to_string(&ok).is_ok_and(|s| s.trim() == events.to_string()) {
+        return;
+    }
+    eprintln!("generating {events} events into {}", path.display());
+    let spec = GenSpec { seed: 1, start_ns: sink::now_ns() - (events as i64 / 2000) * 1_000_000_000, rate: 2000.0, ..GenSpec::default() };
+    let mut s = Sink::ndjson(Box::new(std::fs::File::create(path).unwrap()));
+    let opts = RunOptions { count: Some(events as u64), progress_every: Some(Duration::from_secs(10)), ..RunOptions::default() };
+    rt.block_on(sink::run(&mut Generator::new(spec), &mut s, &opts)).unwrap();
+    std::fs::write(ok, events.to_string()).unwrap();
+}
+
+fn toolpulse_import(file: &Path, out: &Path, rt: &tokio::runtime::Runtime) -> (f64, u64) {
+    let _ = std::fs::remove_dir_all(out);
+    let dir = DataDir::new(out);
+    dir.create().unwrap();
+    let files = Arc::new(FileWriter::new(dir, WriteOptions::default()));
+    let started = Instant::now();
+    let report = rt.block_on(async {
+        let (writer, task) = IngestWriter::spawn(files, WriterConfig::default(), IngestMetrics::default());
+        let f = std::fs::File::open(file).unwrap();
+        let r = import_ndjson(f, "bench", &writer, DecodeLimits { max_future_skew_secs: 86400, ..DecodeLimits::default() }).await.unwrap();
+        drop(writer);
+        task.await.unwrap();
+        r
+    });
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(report.rejected, 0, "generated events all decode");
+    (secs, dir_bytes(&out.join(Table::ToolCalls.name())))
+}
+
+fn duckdb_copy(file: &Path, out: &Path) -> (f64, u64) {
+    let _ = std::fs::remove_file(out);
+    let script = format!(
+        "import duckdb, time\nc = duckdb.connect()\nc.execute('SET enable_progress_bar = false')\nt = time.time()\nc.execute(\"COPY (SELECT * FROM read_json('{}')) TO '{}' (FORMAT parquet, COMPRESSION zstd)\")\nprint(time.time() - t)\n",
+        file.display(),
+        out.display()
+    );
+    let o = Command::new("python3").arg("-c").arg(script).output().expect("python3 with duckdb (scripts/setup.sh)");
+    assert!(o.status.success(), "duckdb: {}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let secs: f64 = stdout.lines().rev().find_map(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("duckdb printed {stdout}"));
+    (secs, std::fs::metadata(out).unwrap().len())
+}
+
+fn tansu() -> PathBuf {
+    let p = PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo/bin/tansu");
+    if p.exists() { p } else { PathBuf::from("tansu") }
+}
+
+fn metric(body: &str, name: &str) -> f64 {
+    body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut broker = Command::new(tansu())
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tansu (scripts/setup.sh installs it)");
+    std::thread::sleep(Duration::from_secs(1));
+    let created = Command::new(tansu()).args(["topic", "create", "bench", "--partitions", "4", "--broker", &url]).status().unwrap();
+    assert!(created.success());
+    let brokers = format!("127.0.0.1:{port}");
+    eprintln!("producing {events} events to tansu");
+    let spec = GenSpec { seed: 2, start_ns: sink::now_ns() - (events as i64 / 2000) * 1_000_000_000, rate: 2000.0, ..GenSpec::default() };
+    let mut s = Sink::kafka(&brokers, "bench").unwrap();
+    let opts = RunOptions { count: Some(events as u64), progress_every: Some(Duration::from_secs(10)), ..RunOptions::default() };
+    rt.block_on(sink::run(&mut Generator::new(spec), &mut s, &opts)).unwrap();
+    drop(s);
+
+    let data = work.join("kafka-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_toolpulse"))
+        .args(["serve", "--kafka-brokers", &brokers, "--kafka-topics", "bench", "--listen", &format!("127.0.0.1:{http_port}")])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("TOOLPULSE_TOKEN", "bench")
+        .env("TOOLPULSE_COMPACTION__ENABLED", "false")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let client = reqwest::blocking::Client::new();
+    let (mut first_row, mut rows) = (None, 0.0);
+    while rows < events as f64 && started.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(r) = client.get(format!("http://127.0.0.1:{http_port}/metrics")).bearer_auth("bench").send() else { continue };
+        rows = metric(&r.text().unwrap_or_default(), "toolpulse_ingest_rows_written_total{table=\"tool_calls\"}");
+        if rows > 0.0 && first_row.is_none() {
+            first_row = Some(started.elapsed());
+        }
+    }
+    let done = started.elapsed();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?").to_owned();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = broker.kill();
+    let first = first_row.unwrap_or_default();
+    println!(
+        "kafka→parquet (tansu 0.6, memory storage, 4 partitions): {events} events durable in {:.2}s from process start \
+         ({:.0} events/s); {:.2}s from first durable file ({:.0} events/s); peak RSS {}",
+        done.as_secs_f64(),
+        events as f64 / done.as_secs_f64(),
+        (done - first).as_secs_f64(),
+        events as f64 / (done - first).as_secs_f64().max(1e-9),
+        hwm.trim_start_matches("VmHWM:").trim()
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is read from the command line.
+    let events = env_usize("EVENTS", 10_000_000);
+    let kafka_events = env_usize("KAFKA_EVENTS", 2_000_000);
+    let work = std::env::var("BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/toolpulse-bench")
+    });
+    std::fs::create_dir_all(&work).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let file = work.join(format!("events-{events}.ndjson"));
+    generate(&file, events, &rt);
+    let input = std::fs::metadata(&file).unwrap().len();
+    println!("input: {events} events, {:.1} MB NDJSON ({:.0} bytes/event)", input as f64 / 1e6, input as f64 / events as f64);
+
+    let (tp_secs, tp_bytes) = toolpulse_import(&file, &work.join("tp-data"), &rt);
+    let tp_rate = events as f64 / tp_secs;
+    println!("ndjson→parquet  toolpulse import: {tp_secs:.2}s, {tp_rate:.0} events/s");
+    let (dk_secs, dk_bytes) = duckdb_copy(&file, &work.join("duckdb.parquet"));
+    let dk_rate = events as f64 / dk_secs;
+    println!("ndjson→parquet  duckdb COPY:      {dk_secs:.2}s, {dk_rate:.0} events/s");
+    println!("  ratio toolpulse/duckdb: {:.2}x", tp_rate / dk_rate);
+    let (tp_bpe, dk_bpe) = (tp_bytes as f64 / events as f64, dk_bytes as f64 / events as f64);
+    println!("bytes/event     toolpulse: {tp_bpe:.1}   duckdb: {dk_bpe:.1}   ratio {:.2}x", tp_bpe / dk_bpe);
+
+    if kafka_events > 0 {
+        kafka_bench(kafka_events, &work, &rt);
+    }
+}

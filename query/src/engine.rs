@@ -1,0 +1,131 @@
+//! The query engine: a DataFusion session over the store's tables, with the HDR
+//! functions and convenience views, and a sandbox for user SQL: read-only (no
+//! DDL, DML, COPY or SET; no function or table that reads files), a memory
+//! limit (operators that can spill do), a timeout, and an optional row limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use toolpulse_schemas::arrow_schema::tool_calls_schema;
+use toolpulse_schemas::dead_letter::dead_letters_schema;
+use toolpulse_storage::{DataDir, Table};
+
+use crate::error::QueryError;
+use crate::table::StoreTable;
+
+/// Limits of user queries.
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    /// Memory for one session's operators; beyond it, sorts and aggregations spill.
+    pub memory_limit_bytes: usize,
+    pub timeout: Duration,
+    pub target_partitions: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit_bytes: 1 << 30,
+            timeout: Duration::from_secs(30),
+            target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Views created for users at start.
+const VIEWS: &[(&str, &str)] = &[
+    ("tool_calls_last_hour", "SELECT * FROM tool_calls WHERE timestamp >= now() - INTERVAL '1 hour'"),
+    ("tool_calls_last_day", "SELECT * FROM tool_calls WHERE timestamp >= now() - INTERVAL '1 day'"),
+];
+
+/// A query engine over one data directory.
+#[derive(Clone)]
+pub struct QueryEngine {
+    ctx: SessionContext,
+    cfg: QueryConfig,
+}
+
+impl QueryEngine {
+    pub async fn open(dir: DataDir, cfg: QueryConfig) -> Result<Self, QueryError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(cfg.memory_limit_bytes)))
+            .build_arc()?;
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(cfg.target_partitions.max(1))
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            .set_bool("datafusion.execution.parquet.reorder_filters", true);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        ctx.register_table("tool_calls", Arc::new(StoreTable::new(dir.clone(), Table::ToolCalls, tool_calls_schema())))?;
+        ctx.register_table("dead_letters", Arc::new(StoreTable::new(dir, Table::DeadLetters, dead_letters_schema())))?;
+        crate::hdr::register(&ctx);
+        for (name, body) in VIEWS {
+            ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
+        }
+        Ok(Self { ctx, cfg })
+    }
+
+    /// The session, for trusted callers (the SLO engine, PromQL) that build plans themselves.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Plans user SQL inside the sandbox.
+    pub async fn plan_user_sql(&self, sql: &str) -> Result<DataFrame, QueryError> {
+        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        self.ctx.sql_with_options(sql, options).await.map_err(|e| refusal(e, sql))
+    }
+
+    /// Runs user SQL inside the sandbox; with `max_rows`, at most that many rows
+    /// come back and the flag says whether more were cut.
+    pub async fn run_user_sql(&self, sql: &str, max_rows: Option<usize>) -> Result<(Vec<RecordBatch>, bool), QueryError> {
+        let mut df = self.plan_user_sql(sql).await?;
+        if let Some(n) = max_rows {
+            df = df.limit(0, Some(n + 1))?;
+        }
+        let batches = tokio::time::timeout(self.cfg.timeout, df.collect())
+            .await
+            .map_err(|_| QueryError::Timeout(self.cfg.timeout))??;
+        Ok(match max_rows {
+            Some(n) => truncate(batches, n),
+            None => (batches, false),
+        })
+    }
+}
+
+/// Turns DataFusion's sandbox errors into refusals that say what was refused.
+fn refusal(e: datafusion::error::DataFusionError, sql: &str) -> QueryError {
+    let msg = e.to_string();
+    if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
+        let verb = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        QueryError::Refused(format!("{verb} is not allowed: queries are read-only ({msg})"))
+    } else {
+        QueryError::DataFusion(e)
+    }
+}
+
+fn truncate(batches: Vec<RecordBatch>, max: usize) -> (Vec<RecordBatch>, bool) {
+    let mut out = Vec::new();
+    let mut left = max;
+    let mut cut = false;
+    for b in batches {
+        if left == 0 {
+            cut |= b.num_rows() > 0;
+            continue;
+        }
+        if b.num_rows() > left {
+            out.push(b.slice(0, left));
+            cut = true;
+            left = 0;
+        } else {
+            left -= b.num_rows();
+            out.push(b);
+        }
+    }
+    (out, cut)
+}

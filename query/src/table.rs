@@ -1,0 +1,83 @@
+//! A store table as a DataFusion table: each scan opens only the hour
+//! partitions that overlap the time range its filters allow, then lets the
+//! Parquet reader prune row groups and pages with the same filters.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use toolpulse_storage::layout::NANOS_PER_HOUR;
+use toolpulse_storage::{DataDir, Table};
+
+use crate::time_range::TimeRange;
+
+/// One table of the store.
+#[derive(Debug)]
+pub struct StoreTable {
+    dir: DataDir,
+    table: Table,
+    schema: SchemaRef,
+}
+
+impl StoreTable {
+    pub fn new(dir: DataDir, table: Table, schema: SchemaRef) -> Self {
+        Self { dir, table, schema }
+    }
+
+    /// The partition directories a scan with these filters must read.
+    pub fn partitions_for(&self, filters: &[Expr]) -> Result<Vec<ListingTableUrl>> {
+        let range = TimeRange::from_filters(filters, self.table.time_column());
+        let parts = self.dir.partitions(self.table).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        parts
+            .into_iter()
+            .filter(|(p, _)| range.overlaps(p.start_ns(), p.start_ns() + NANOS_PER_HOUR))
+            .map(|(_, path)| ListingTableUrl::parse(format!("{}/", path.display())))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl TableProvider for StoreTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let urls = self.partitions_for(filters)?;
+        if urls.is_empty() {
+            let schema = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => self.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(self.schema.clone());
+        ListingTable::try_new(config)?.scan(state, projection, filters, limit).await
+    }
+}

@@ -1,0 +1,181 @@
+//! The query engine over a real store written by the storage crate: time
+//! predicates open only the matching hour partitions, HDR percentiles agree with
+//! exact ones, and the sandbox refuses what it must, each with a clear error.
+
+use std::time::Duration;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use datafusion::physical_plan::displayable;
+use rand::SeedableRng;
+use rand_distr::Distribution;
+use toolpulse_gen::{GenSpec, Generator};
+use toolpulse_query::{QueryConfig, QueryEngine, QueryError};
+use toolpulse_schemas::EventBatchBuilder;
+use toolpulse_storage::layout::{HourPartition, NANOS_PER_HOUR};
+use toolpulse_storage::props::WriteOptions;
+use toolpulse_storage::{DataDir, FileWriter, Table};
+
+const START_NS: i64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
+
+/// Writes `per_hour` generated events into each of `hours` hours from START_NS,
+/// with durations drawn from `durations` when given.
+fn store(dir: &std::path::Path, hours: i64, per_hour: usize, durations: Option<&[f64]>) {
+    let files = FileWriter::new(DataDir::new(dir), WriteOptions::default());
+    files.data_dir().create().unwrap();
+    let rate = per_hour as f64 / 3600.0;
+    let mut g = Generator::new(GenSpec { start_ns: START_NS, rate, ..GenSpec::default() });
+    let mut i = 0;
+    for _ in 0..hours {
+        let mut b = EventBatchBuilder::with_capacity(per_hour);
+        for _ in 0..per_hour {
+            let mut e = g.next_event();
+            if let Some(d) = durations {
+                e.duration_ms = d[i % d.len()];
+            }
+            i += 1;
+            b.append(&e);
+        }
+        files.write(Table::ToolCalls, &[b.finish()], &[]).unwrap();
+    }
+}
+
+async fn engine(dir: &std::path::Path, cfg: QueryConfig) -> QueryEngine {
+    QueryEngine::open(DataDir::new(dir), cfg).await.unwrap()
+}
+
+fn ts(ns: i64) -> String {
+    toolpulse_schemas::timestamp::format_rfc3339(ns)
+}
+
+fn single_i64(batches: &[RecordBatch]) -> i64 {
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test]
+async fn one_hour_of_a_thirty_day_store_opens_only_that_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), 30 * 24, 40, None);
+    let e = engine(dir.path(), QueryConfig::default()).await;
+    let hour = START_NS + 17 * 24 * NANOS_PER_HOUR + 5 * NANOS_PER_HOUR;
+    let sql = format!(
+        "SELECT count(*) FROM tool_calls WHERE timestamp >= '{}' AND timestamp < '{}'",
+        ts(hour),
+        ts(hour + NANOS_PER_HOUR)
+    );
+    let df = e.plan_user_sql(&sql).await.unwrap();
+    let plan = df.clone().create_physical_plan().await.unwrap();
+    let text = displayable(plan.as_ref()).indent(true).to_string();
+    let files: Vec<&str> = text.split(|c: char| c == '[' || c == ']' || c == ',' || c.is_whitespace()).filter(|s| s.ends_with(".parquet")).collect();
+    let part = HourPartition::of_ns(hour).dir_name();
+    assert!(!files.is_empty(), "the plan reads some file:\n{text}");
+    assert!(files.iter().all(|f| f.contains(&part)), "only {part} is opened:\n{text}");
+    assert_eq!(single_i64(&df.collect().await.unwrap()), 40);
+
+    // Without a time predicate every partition is read.
+    let all = e.run_user_sql("SELECT count(*) FROM tool_calls", None).await.unwrap().0;
+    assert_eq!(single_i64(&all), 30 * 24 * 40);
+}
+
+/// Nearest-rank percentile of sorted values.
+fn exact(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[tokio::test]
+async fn hdr_percentiles_match_exact_ones_within_precision() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let lognormal = rand_distr::LogNormal::<f64>::new(4.0, 1.1).unwrap();
+    let durations: Vec<f64> = (0..50_000).map(|_| (lognormal.sample(&mut rng) * 1000.0).round() / 1000.0).collect();
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), 2, 25_000, Some(&durations));
+    let e = engine(dir.path(), QueryConfig::default()).await;
+    let mut sorted = durations.clone();
+    sorted.sort_by(f64::total_cmp);
+    for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
+        let direct = e.run_user_sql(&format!("SELECT hdr_percentile(duration_ms, {q}) FROM tool_calls"), None).await.unwrap().0;
+        let merged = e
+            .run_user_sql(
+                &format!(
+                    "SELECT hdr_quantile(hdr_merge(h), {q}) FROM \
+                     (SELECT date_trunc('minute', timestamp) AS m, tool, hdr_histogram(duration_ms) AS h FROM tool_calls GROUP BY 1, 2)"
+                ),
+                None,
+            )
+            .await
+            .unwrap()
+            .0;
+        let want = exact(&sorted, q);
+        for (how, got) in [("direct", &direct), ("merged minutes", &merged)] {
+            let v = got[0].column(0).as_primitive::<Float64Type>().value(0);
+            let err = (v - want).abs() / want;
+            assert!(err <= 0.001 + 0.001 / want, "{how} p{q}: hdr {v} vs exact {want} (rel err {err})");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_sandbox_refuses_writes_and_file_access() {
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), 1, 100, None);
+    let e = engine(dir.path(), QueryConfig::default()).await;
+    let refused = [
+        "INSERT INTO tool_calls SELECT * FROM tool_calls",
+        "DELETE FROM tool_calls",
+        "CREATE TABLE x AS SELECT 1",
+        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+        "COPY (SELECT 1) TO '/tmp/toolpulse-escape.csv'",
+        "DROP VIEW tool_calls_last_hour",
+        "SET datafusion.execution.batch_size = 1",
+    ];
+    for sql in refused {
+        match e.run_user_sql(sql, None).await {
+            Err(QueryError::Refused(msg)) => assert!(msg.contains("not allowed"), "{sql}: {msg}"),
+            other => panic!("{sql}: expected a refusal, got {:?}", other.map(|r| r.0.len())),
+        }
+    }
+    assert!(!std::path::Path::new("/tmp/toolpulse-escape.csv").exists());
+    for sql in ["SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM '/etc/passwd'", "SELECT * FROM read_parquet('/etc/passwd')"] {
+        let err = e.run_user_sql(sql, None).await.expect_err(sql);
+        assert!(err.is_user_error(), "{sql}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_rows_memory_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), 3, 20_000, None);
+    let e = engine(dir.path(), QueryConfig::default()).await;
+    let (rows, cut) = e.run_user_sql("SELECT server FROM tool_calls", Some(7)).await.unwrap();
+    assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), 7);
+    assert!(cut);
+    let (_, cut) = e.run_user_sql("SELECT 1", Some(7)).await.unwrap();
+    assert!(!cut);
+
+    let small = engine(dir.path(), QueryConfig { memory_limit_bytes: 64 << 10, ..QueryConfig::default() }).await;
+    let err = small.run_user_sql("SELECT array_agg(user_id) FROM tool_calls GROUP BY server", None).await.unwrap_err();
+    assert!(err.to_string().contains("Resources exhausted") || err.to_string().contains("memory"), "{err}");
+    assert!(err.is_user_error());
+
+    let slow = engine(dir.path(), QueryConfig { timeout: Duration::from_millis(200), ..QueryConfig::default() }).await;
+    // 3.6e9 pairs: far longer than the timeout.
+    let query = slow.run_user_sql("SELECT count(*) FROM tool_calls a, tool_calls b WHERE a.duration_ms > b.duration_ms", None);
+    let err = tokio::time::timeout(Duration::from_secs(60), query).await.expect("the query timeout fires").unwrap_err();
+    assert!(matches!(err, QueryError::Timeout(_)), "{err}");
+}
+
+#[tokio::test]
+async fn views_users_expect_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), 1, 10, None);
+    let e = engine(dir.path(), QueryConfig::default()).await;
+    let (b, _) = e.run_user_sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1", None).await.unwrap();
+    let names: Vec<String> = b.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().flatten().map(str::to_owned).collect::<Vec<_>>()).collect();
+    for t in ["dead_letters", "tool_calls", "tool_calls_last_day", "tool_calls_last_hour"] {
+        assert!(names.iter().any(|n| n == t), "{t} in {names:?}");
+    }
+    // The store was written for 2026-01-01: nothing in the last hour.
+    let (b, _) = e.run_user_sql("SELECT count(*) FROM tool_calls_last_hour", None).await.unwrap();
+    assert_eq!(single_i64(&b), 0);
+}
