@@ -10,6 +10,7 @@ pub mod http;
 pub mod import;
 pub mod kafka;
 pub mod metrics;
+pub mod rollup;
 pub mod writer;
 
 pub use error::IngestError;

@@ -388,12 +388,17 @@ impl Task {
     }
 }
 
-/// Writes one buffer: events, then dead letters, one file per table and hour.
+/// Writes one buffer: events, their per-minute rollups, then dead letters, one
+/// file per table and hour.
 /// All must succeed before any submission of the buffer is acknowledged; a retry
 /// skips the partitions an earlier attempt already wrote.
 fn write_buffer(files: &FileWriter, buffer: &mut Buffer) -> Result<Vec<WrittenFile>, StoreError> {
     let mut written = Vec::new();
     write_table(files, Table::ToolCalls, &buffer.events, &mut buffer.done, &mut written)?;
+    let rollups = crate::rollup::rollup(&buffer.events)?;
+    if let Some(r) = rollups {
+        write_table(files, Table::Rollups1m, &[r], &mut buffer.done, &mut written)?;
+    }
     if !buffer.dead.is_empty() {
         let mut b = DeadLetterBatchBuilder::default();
         for d in &buffer.dead {

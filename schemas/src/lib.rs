@@ -12,8 +12,10 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod event;
+pub mod hdr;
 pub mod ids;
 pub mod limits;
+pub mod rollup_schema;
 pub mod timestamp;
 
 pub use batch::{EventBatchBuilder, events_from_batch};

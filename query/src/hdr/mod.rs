@@ -8,11 +8,10 @@
 //! Durations are recorded in microseconds with [`SIGNIFICANT_FIGURES`] significant
 //! digits, so a quantile is within 0.1% of the exact value (relative).
 
-mod codec;
 mod scalar;
 mod udaf;
 
-pub use codec::{SIGNIFICANT_FIGURES, decode, encode, new_histogram, quantile_ms, record_ms};
+pub use toolpulse_schemas::hdr::{SIGNIFICANT_FIGURES, decode, encode, new_histogram, quantile_ms, record_ms};
 pub use udaf::HdrFunction;
 
 /// Registers the three aggregates and `hdr_quantile`.

@@ -7,7 +7,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 
-use super::codec::{decode, quantile_ms};
+use toolpulse_schemas::hdr::{decode, quantile_ms};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct HdrQuantile {

@@ -10,7 +10,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use hdrhistogram::Histogram;
 
-use super::codec::{decode, encode, new_histogram, quantile_ms, record_ms};
+use toolpulse_schemas::hdr::{decode, encode, new_histogram, quantile_ms, record_ms};
 
 /// Which of the three aggregate functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

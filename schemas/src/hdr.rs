@@ -1,5 +1,6 @@
-//! Histograms of durations: recording milliseconds, reading quantiles, and the
-//! serialized form stored in rollups (HdrHistogram V2, deflated).
+//! Histograms of durations, as stored in the `rollups_1m` table: recording
+//! milliseconds (as microseconds, 3 significant digits), reading quantiles, and
+//! the serialized form (HdrHistogram V2, deflated).
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
