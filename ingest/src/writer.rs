@@ -42,9 +42,9 @@ impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             flush_age: Duration::from_secs(2),
-            flush_rows: 1_000_000,
-            flush_bytes: 192 << 20,
-            max_buffered_bytes: 512 << 20,
+            flush_rows: 250_000,
+            flush_bytes: 64 << 20,
+            max_buffered_bytes: 256 << 20,
             dedup_capacity: 2_000_000,
             dedup_seed_window: Duration::from_secs(600),
         }

@@ -106,8 +106,8 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             flush_age: Duration::from_secs(2),
-            flush_rows: 1_000_000,
-            max_buffered_mb: 512,
+            flush_rows: 250_000,
+            max_buffered_mb: 256,
             dedup_capacity: 2_000_000,
             max_body_mb: 16,
             max_future_skew_secs: 3600,
