@@ -44,7 +44,7 @@ fn generate(path: &Path, events: usize, rt: &tokio::runtime::Runtime) {
         return;
     }
     eprintln!("generating {events} events into {}", path.display());
-    let spec = GenSpec { seed: 1, start_ns: sink::now_ns() - (events as i64 / 2000) * 1_000_000_000, rate: 2000.0, ..GenSpec::default() };
+    let spec = GenSpec { seed: 1, start_ns: toolpulse_schemas::timestamp::now_ns() - (events as i64 / 2000) * 1_000_000_000, rate: 2000.0, ..GenSpec::default() };
     let mut s = Sink::ndjson(Box::new(std::fs::File::create(path).unwrap()));
     let opts = RunOptions { count: Some(events as u64), progress_every: Some(Duration::from_secs(10)), ..RunOptions::default() };
     rt.block_on(sink::run(&mut Generator::new(spec), &mut s, &opts)).unwrap();
@@ -108,7 +108,7 @@ fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
     assert!(created.success());
     let brokers = format!("127.0.0.1:{port}");
     eprintln!("producing {events} events to tansu");
-    let spec = GenSpec { seed: 2, start_ns: sink::now_ns() - (events as i64 / 2000) * 1_000_000_000, rate: 2000.0, ..GenSpec::default() };
+    let spec = GenSpec { seed: 2, start_ns: toolpulse_schemas::timestamp::now_ns() - (events as i64 / 2000) * 1_000_000_000, rate: 2000.0, ..GenSpec::default() };
     let mut s = Sink::kafka(&brokers, "bench").unwrap();
     let opts = RunOptions { count: Some(events as u64), progress_every: Some(Duration::from_secs(10)), ..RunOptions::default() };
     rt.block_on(sink::run(&mut Generator::new(spec), &mut s, &opts)).unwrap();

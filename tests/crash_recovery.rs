@@ -6,7 +6,9 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use common::ChildGuard;
 use std::time::Duration;
 
 use rand::Rng;
@@ -17,16 +19,7 @@ use toolpulse_storage::Table;
 
 const TOPIC: &str = "mcp-tool-calls";
 
-/// Kills the child when the test ends, passed or not.
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn ingester(brokers: &str, data_dir: &std::path::Path) -> Guard {
+fn ingester(brokers: &str, data_dir: &std::path::Path) -> ChildGuard {
     // A short session timeout, so the killed member leaves the group quickly.
     let config = data_dir.with_extension("toml");
     let debug = std::env::var("CHILD_KAFKA_DEBUG").map(|d| format!("debug = \"{d}\"\n")).unwrap_or_default();
@@ -44,7 +37,7 @@ fn ingester(brokers: &str, data_dir: &std::path::Path) -> Guard {
         .env("RUST_LOG", std::env::var("CHILD_LOG").unwrap_or("warn".into()))
         .stdout(Stdio::null())
         .spawn()
-        .map(Guard)
+        .map(ChildGuard)
         .expect("starting the toolpulse binary")
 }
 
@@ -88,11 +81,10 @@ fn sigkill_mid_stream_then_restart_stores_every_event_exactly_once() {
     let done = common::wait_until(Duration::from_secs(90), || common::row_count(dir.path(), Table::ToolCalls) >= good.len());
     // Give a redelivery that would duplicate rows the chance to land before checking.
     std::thread::sleep(Duration::from_secs(2));
-    unsafe { libc_kill(child.0.id() as i32, 15) };
-    let status = child.0.wait().unwrap();
+    let clean_exit = child.terminate();
     eprintln!("stored after restart: {}", common::row_count(dir.path(), Table::ToolCalls));
     assert!(done, "after restart not every event was stored within 90 s");
-    assert!(status.success(), "SIGTERM exits cleanly: {status:?}");
+    assert!(clean_exit, "SIGTERM exits cleanly");
 
     let counts = common::event_id_counts(dir.path());
     let missing = good.iter().filter(|id| !counts.contains_key(*id)).count();
@@ -100,9 +92,4 @@ fn sigkill_mid_stream_then_restart_stores_every_event_exactly_once() {
     assert_eq!(missing, 0, "events lost");
     assert_eq!(doubled, 0, "events stored twice");
     assert_eq!(counts.len(), good.len());
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

@@ -9,7 +9,9 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use common::ChildGuard;
 use std::time::Duration;
 
 use toolpulse_storage::Table;
@@ -27,20 +29,12 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts an ingester whose log goes to `<data_dir>.log`.
-fn ingester(brokers: &str, data_dir: &Path) -> Killed {
+fn ingester(brokers: &str, data_dir: &Path) -> ChildGuard {
     let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
     let config = data_dir.with_extension("toml");
     std::fs::write(&config, "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n").unwrap();
-    Killed(
+    ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_toolpulse"))
             .args(["serve", "--listen", "127.0.0.1:0", "--kafka-brokers", brokers, "--kafka-topics", TOPIC, "--kafka-group", GROUP])
             .arg("-c")
@@ -68,7 +62,7 @@ fn python(script: &str, args: &[&str]) -> String {
 fn confluent_kafka_to_two_ingesters_through_tansu() {
     let port = free_port();
     let url = format!("tcp://127.0.0.1:{port}");
-    let _broker = Killed(
+    let _broker = ChildGuard(
         Command::new(tansu_bin())
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
@@ -106,8 +100,7 @@ fn confluent_kafka_to_two_ingesters_through_tansu() {
         total(Table::ToolCalls) >= good.len() && total(Table::DeadLetters) >= bad
     });
     for child in [&mut first, &mut second] {
-        unsafe { libc_kill(child.0.id() as i32, 15) };
-        assert!(child.0.wait().unwrap().success(), "SIGTERM exits cleanly");
+        assert!(child.terminate(), "SIGTERM exits cleanly");
     }
     assert!(all, "not every event stored within 120 s");
 
@@ -128,9 +121,4 @@ fn confluent_kafka_to_two_ingesters_through_tansu() {
         messages += p["messages"].as_u64().unwrap();
     }
     assert_eq!(messages as usize, lines.len());
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

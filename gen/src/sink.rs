@@ -11,6 +11,8 @@ use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
+use toolpulse_schemas::timestamp::now_ns;
+
 use crate::generator::Generator;
 use crate::malformed::spoil;
 
@@ -198,8 +200,4 @@ pub async fn run(generator: &mut Generator, sink: &mut Sink, opts: &RunOptions) 
     }
     sink.finish().await?;
     Ok(report)
-}
-
-pub fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }

@@ -39,7 +39,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let token = server.token.as_str().to_owned();
 
     let traffic = tokio::spawn(async move {
-        let now = sink::now_ns();
+        let now = toolpulse_schemas::timestamp::now_ns();
         let backfill_events = (a.backfill.as_secs_f64() * a.rate) as u64;
         if backfill_events > 0 {
             eprintln!("demo: backfilling {} of history ({backfill_events} events)", humantime::format_duration(a.backfill));
@@ -49,7 +49,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         }
         eprintln!("demo: live traffic at {}/s; incidents: {}", a.rate, INCIDENTS.join(" | "));
         let incidents = INCIDENTS.iter().map(|s| s.parse::<Incident>()).collect::<Result<Vec<_>, _>>()?;
-        let spec = GenSpec { seed: a.seed + 1, start_ns: sink::now_ns(), rate: a.rate, incidents, ..GenSpec::default() };
+        let spec = GenSpec { seed: a.seed + 1, start_ns: toolpulse_schemas::timestamp::now_ns(), rate: a.rate, incidents, ..GenSpec::default() };
         let opts = RunOptions { realtime: true, progress_every: None, batch: 1000, ..RunOptions::default() };
         sink::run(&mut Generator::new(spec), &mut Sink::http(&url, &token), &opts).await?;
         anyhow::Ok(())

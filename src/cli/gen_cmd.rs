@@ -59,8 +59,8 @@ pub async fn run(a: GenArgs) -> anyhow::Result<()> {
     anyhow::ensure!((0.0..=1.0).contains(&a.bad_fraction), "--bad-fraction must be within 0..=1");
     let start_ns = match &a.start {
         Some(s) => toolpulse_schemas::timestamp::parse_rfc3339_ns(s).with_context(|| format!("--start `{s}` is not RFC 3339"))?,
-        None if a.realtime || a.count == 0 => sink::now_ns(),
-        None => sink::now_ns() - (a.count as f64 / a.rate * 1e9) as i64,
+        None if a.realtime || a.count == 0 => toolpulse_schemas::timestamp::now_ns(),
+        None => toolpulse_schemas::timestamp::now_ns() - (a.count as f64 / a.rate * 1e9) as i64,
     };
     let spec = GenSpec {
         seed: a.seed,

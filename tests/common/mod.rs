@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -89,4 +90,26 @@ pub fn generated_lines(n: usize, seed: u64, bad_every: usize) -> (Vec<Vec<u8>>, 
         }
     }
     (lines, good, bad)
+}
+
+/// A child process killed (SIGKILL) when the test ends, passed or not.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl ChildGuard {
+    /// Sends SIGTERM and waits; returns whether the process exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        unsafe extern "C" {
+            fn kill(pid: i32, sig: i32) -> i32;
+        }
+        const SIGTERM: i32 = 15;
+        unsafe { kill(self.0.id() as i32, SIGTERM) };
+        self.0.wait().map(|s| s.success()).unwrap_or(false)
+    }
 }
