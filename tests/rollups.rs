@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, Int64Type, UInt64Type};
+use arrow::datatypes::{Float64Type, Int64Type};
 use toolpulse_ingest::import::import_ndjson;
 use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig};
 use toolpulse_query::{QueryConfig, QueryEngine};
@@ -20,15 +20,12 @@ use toolpulse_storage::{DataDir, FileWriter};
 fn rows(batches: &[RecordBatch]) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for b in batches {
-        let key = b.column(0).as_string::<i32>();
-        let v = b.column(1);
+        let key = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+        let key = key.as_string::<i32>();
+        let v = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Float64).unwrap();
+        let v = v.as_primitive::<Float64Type>();
         for i in 0..b.num_rows() {
-            let value = match v.data_type() {
-                arrow::datatypes::DataType::Int64 => v.as_primitive::<Int64Type>().value(i) as f64,
-                arrow::datatypes::DataType::UInt64 => v.as_primitive::<UInt64Type>().value(i) as f64,
-                _ => v.as_primitive::<Float64Type>().value(i),
-            };
-            out.insert(key.value(i).to_owned(), value);
+            out.insert(key.value(i).to_owned(), v.value(i));
         }
     }
     out
@@ -56,13 +53,29 @@ async fn rollups_match_raw_counts_and_percentiles() {
         let e = e.clone();
         async move { e.run_user_sql(sql, None).await.unwrap().0 }
     };
-    let raw = rows(&q("SELECT concat_ws('/', server, tool, outcome, coalesce(agent_id, '-')), count(*) FROM tool_calls GROUP BY 1").await);
+    let raw = rows(&q("SELECT concat_ws('/', server, tool, outcome, coalesce(server_version, '-')), count(*) FROM tool_calls GROUP BY 1").await);
     let rolled =
-        rows(&q("SELECT concat_ws('/', server, tool, outcome, coalesce(agent_id, '-')), sum(calls) FROM rollups_1m GROUP BY 1").await);
-    assert_eq!(raw, rolled, "counts per server/tool/outcome/agent");
+        rows(&q("SELECT concat_ws('/', server, tool, outcome, coalesce(server_version, '-')), sum(calls) FROM rollups_1m GROUP BY 1").await);
+    assert_eq!(raw, rolled, "counts per server/tool/outcome/version");
     assert_eq!(raw.values().sum::<f64>() as usize, good.len());
+    let raw = rows(&q("SELECT concat_ws('/', server, coalesce(agent_id, '-'), coalesce(tenant, '-'), outcome), count(*) FROM tool_calls GROUP BY 1").await);
+    let rolled = rows(
+        &q("SELECT concat_ws('/', server, coalesce(agent_id, '-'), coalesce(tenant, '-'), outcome), sum(calls) FROM rollups_agents_1m GROUP BY 1")
+            .await,
+    );
+    assert_eq!(raw, rolled, "counts per server/agent/tenant/outcome");
+    // Exact latency buckets: calls at or under each bound, per server and minute.
+    let raw = rows(
+        &q("SELECT concat_ws('/', server, CAST(date_trunc('minute', timestamp) AS VARCHAR)), \
+                   count(*) FILTER (WHERE duration_ms <= 100) * 1000000 + count(*) FILTER (WHERE duration_ms <= 2000) FROM tool_calls GROUP BY 1")
+            .await,
+    );
+    let rolled = rows(
+        &q("SELECT concat_ws('/', server, CAST(minute AS VARCHAR)), sum(le_100ms) * 1000000 + sum(le_2s) FROM rollups_1m GROUP BY 1").await,
+    );
+    assert_eq!(raw, rolled, "le_100ms and le_2s per server and minute");
 
-    let split = q("SELECT count(*) FROM (SELECT minute, server, tool, outcome, agent_id, tenant, server_version FROM rollups_1m \
+    let split = q("SELECT count(*) FROM (SELECT minute, server, tool, outcome, server_version FROM rollups_1m \
                    GROUP BY ALL HAVING count(*) > 1)")
     .await;
     assert!(split[0].column(0).as_primitive::<Int64Type>().value(0) > 0, "some minute/dimensions span several flushes");

@@ -18,6 +18,7 @@ async fn start_with_events(dir: &std::path::Path) -> RunningServer {
     let mut cfg = Config::default();
     cfg.data_dir = dir.to_owned();
     cfg.server.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
     cfg.server.token = TOKEN.into();
     cfg.query.max_rows = 5;
     let s = Server::start(cfg).await.unwrap();
@@ -96,5 +97,56 @@ async fn writes_are_refused_and_the_token_is_required() {
         .unwrap();
     let v: Value = r.json().await.unwrap();
     assert_eq!(v[0]["n"], 5000);
+    s.shutdown().await.unwrap();
+}
+
+/// Runs `psql` (Debian's postgresql-client) against the server's PostgreSQL port.
+fn psql(s: &RunningServer, password: &str, sql: &str) -> std::process::Output {
+    let addr = s.pg_addr.expect("the PostgreSQL endpoint is enabled");
+    Command::new("psql")
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &addr.port().to_string(), "-U", "sre", "-d", "toolpulse", "-c", sql])
+        .env("PGPASSWORD", password)
+        .env("PGSSLMODE", "disable")
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("psql is installed by scripts/setup.sh")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_reads_rows_and_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with_events(dir.path()).await;
+    // At most five rows, the HTTP answer limit of this server.
+    let query = "SELECT outcome, count(*) FROM tool_calls WHERE outcome IN ('success', 'tool_error', 'denied') GROUP BY outcome ORDER BY outcome";
+    let out = psql(&s, TOKEN, query);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<(String, u64)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('|').map(|(o, n)| (o.to_owned(), n.trim().parse().unwrap())))
+        .collect();
+    let r = sql_request(&s, query).send().await.unwrap();
+    let http: Value = r.json().await.unwrap();
+    let want: Vec<(String, u64)> =
+        http.as_array().unwrap().iter().map(|r| (r["outcome"].as_str().unwrap().to_owned(), r["count(*)"].as_u64().unwrap())).collect();
+    assert_eq!(rows, want, "psql and HTTP agree");
+    assert_eq!(rows.len(), 3);
+    let out = psql(&s, TOKEN, "SELECT count(*) FROM tool_calls");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5000");
+    // psql's catalog queries: \dt lists the store's tables.
+    let out = psql(&s, TOKEN, "\\dt");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && listing.contains("tool_calls") && listing.contains("rollups_1m"), "{listing}{}", String::from_utf8_lossy(&out.stderr));
+
+    for write in ["CREATE TABLE t (a int)", "INSERT INTO tool_calls (server) VALUES ('x')", "DROP TABLE tool_calls", "SELECT 1 INTO t"] {
+        let out = psql(&s, TOKEN, write);
+        assert!(!out.status.success(), "{write} must be refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("read-only"), "{write}: {err}");
+    }
+    let out = psql(&s, "wrong-token", "SELECT 1");
+    assert!(!out.status.success(), "a wrong password is refused");
+    let out = psql(&s, "", "SELECT 1");
+    assert!(!out.status.success(), "no password is refused");
     s.shutdown().await.unwrap();
 }

@@ -395,9 +395,11 @@ impl Task {
 fn write_buffer(files: &FileWriter, buffer: &mut Buffer) -> Result<Vec<WrittenFile>, StoreError> {
     let mut written = Vec::new();
     write_table(files, Table::ToolCalls, &buffer.events, &mut buffer.done, &mut written)?;
-    let rollups = crate::rollup::rollup(&buffer.events)?;
-    if let Some(r) = rollups {
+    if let Some(r) = crate::rollup::rollup(&buffer.events)? {
         write_table(files, Table::Rollups1m, &[r], &mut buffer.done, &mut written)?;
+    }
+    if let Some(r) = crate::rollup::rollup_agents(&buffer.events)? {
+        write_table(files, Table::RollupsAgents1m, &[r], &mut buffer.done, &mut written)?;
     }
     if !buffer.dead.is_empty() {
         let mut b = DeadLetterBatchBuilder::default();

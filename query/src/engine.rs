@@ -13,7 +13,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use toolpulse_schemas::arrow_schema::tool_calls_schema;
 use toolpulse_schemas::dead_letter::dead_letters_schema;
-use toolpulse_schemas::rollup_schema::rollups_1m_schema;
+use toolpulse_schemas::rollup_schema::{rollups_1m_schema, rollups_agents_1m_schema};
 use toolpulse_storage::{DataDir, Table};
 
 use crate::error::QueryError;
@@ -64,7 +64,12 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.register_table("tool_calls", Arc::new(StoreTable::new(dir.clone(), Table::ToolCalls, tool_calls_schema())))?;
         ctx.register_table("dead_letters", Arc::new(StoreTable::new(dir.clone(), Table::DeadLetters, dead_letters_schema())))?;
-        ctx.register_table("rollups_1m", Arc::new(StoreTable::new(dir, Table::Rollups1m, rollups_1m_schema())))?;
+        ctx.register_table("rollups_1m", Arc::new(StoreTable::new(dir.clone(), Table::Rollups1m, rollups_1m_schema())))?;
+        ctx.register_table("rollups_agents_1m", Arc::new(StoreTable::new(dir.clone(), Table::RollupsAgents1m, rollups_agents_1m_schema())))?;
+        ctx.register_table(
+            "slo_status",
+            Arc::new(StoreTable::new(dir, Table::SloStatus, toolpulse_schemas::slo_status_schema::slo_status_schema())),
+        )?;
         crate::hdr::register(&ctx);
         for (name, body) in VIEWS {
             ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod hdr;
 pub mod output;
+pub mod promql;
 pub mod table;
 pub mod time_range;
 

@@ -1,9 +1,10 @@
 //! Histograms of durations, as stored in the `rollups_1m` table: recording
 //! milliseconds (as microseconds, 3 significant digits), reading quantiles, and
-//! the serialized form (HdrHistogram V2, deflated).
+//! the serialized form (HdrHistogram V2, not deflated: Parquet's zstd compresses
+//! the column, and reading need not inflate every histogram). Both V2 forms read.
 
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 
 /// Significant decimal digits kept for each value.
 pub const SIGNIFICANT_FIGURES: u8 = 3;
@@ -28,7 +29,7 @@ pub fn quantile_ms(h: &Histogram<u64>, q: f64) -> Option<f64> {
 pub fn encode(h: &Histogram<u64>) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
-    let _ = V2DeflateSerializer::new().serialize(h, &mut out);
+    let _ = V2Serializer::new().serialize(h, &mut out);
     out
 }
 

@@ -16,6 +16,7 @@ pub mod hdr;
 pub mod ids;
 pub mod limits;
 pub mod rollup_schema;
+pub mod slo_status_schema;
 pub mod timestamp;
 
 pub use batch::{EventBatchBuilder, events_from_batch};

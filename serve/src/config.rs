@@ -22,6 +22,50 @@ pub struct Config {
     pub kafka: KafkaSection,
     pub compaction: CompactionConfig,
     pub query: QuerySection,
+    pub slo: SloSection,
+    pub pgwire: PgWireSection,
+}
+
+/// The PostgreSQL wire protocol endpoint (password: the API token).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PgWireSection {
+    pub enabled: bool,
+    /// Loopback by default, like HTTP.
+    pub listen: SocketAddr,
+}
+
+impl Default for PgWireSection {
+    fn default() -> Self {
+        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 5433)) }
+    }
+}
+
+/// The SLO engine: where specs live, how often they are evaluated, where alerts go.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SloSection {
+    /// Directory of SLO spec files (`*.yaml`, toolpulse's format or OpenSLO v1).
+    /// Unset: no SLOs.
+    pub dir: Option<PathBuf>,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// This server's URL as users reach it, for links in alerts.
+    pub external_url: String,
+    pub receivers: Vec<toolpulse_slo::notify::ReceiverConfig>,
+    pub alertmanager: Option<toolpulse_slo::notify::AlertmanagerConfig>,
+}
+
+impl Default for SloSection {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            interval: Duration::from_secs(30),
+            external_url: String::new(),
+            receivers: Vec::new(),
+            alertmanager: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -92,6 +136,8 @@ impl Default for Config {
             kafka: KafkaSection::default(),
             compaction: CompactionConfig::default(),
             query: QuerySection::default(),
+            slo: SloSection::default(),
+            pgwire: PgWireSection::default(),
         }
     }
 }
@@ -161,6 +207,14 @@ pub struct ConfigOverrides {
     #[arg(long)]
     #[serde(skip)]
     pub kafka_group: Option<String>,
+    /// Directory of SLO specs to evaluate.
+    #[arg(long)]
+    #[serde(skip)]
+    pub slo_dir: Option<PathBuf>,
+    /// PostgreSQL wire protocol listen address (`off` to disable).
+    #[arg(long)]
+    #[serde(skip)]
+    pub pg_listen: Option<String>,
 }
 
 /// A configuration that could not be read.
@@ -205,6 +259,19 @@ impl Config {
         if let Some(g) = &f.kafka_group {
             self.kafka.group_id = g.clone();
         }
+        if let Some(d) = &f.slo_dir {
+            self.slo.dir = Some(d.clone());
+        }
+        match f.pg_listen.as_deref() {
+            Some("off") => self.pgwire.enabled = false,
+            Some(addr) => {
+                if let Ok(a) = addr.parse() {
+                    self.pgwire.listen = a;
+                    self.pgwire.enabled = true;
+                }
+            }
+            None => {}
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -214,6 +281,18 @@ impl Config {
         if self.kafka.enabled && self.kafka.topics.is_empty() {
             return Err(ConfigError("kafka.topics must name at least one topic".into()));
         }
+        if self.slo.interval < Duration::from_secs(1) {
+            return Err(ConfigError("slo.interval must be at least 1s".into()));
+        }
+        let mut names = std::collections::HashSet::new();
+        for r in &self.slo.receivers {
+            if !names.insert(&r.name) {
+                return Err(ConfigError(format!("slo.receivers: the name `{}` is used twice", r.name)));
+            }
+            if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
+                return Err(ConfigError(format!("slo.receivers.{}: url `{}` must be http(s)", r.name, r.url)));
+            }
+        }
         if !(1..=22).contains(&self.ingest.zstd_level) {
             return Err(ConfigError("ingest.zstd_level must be within 1..=22".into()));
         }
@@ -222,6 +301,11 @@ impl Config {
 
     pub fn token_path(&self) -> PathBuf {
         token_path(&self.data_dir)
+    }
+
+    /// The URL alerts link to: configured, else the listen address.
+    pub fn external_url(&self) -> String {
+        if self.slo.external_url.is_empty() { format!("http://{}", self.server.listen) } else { self.slo.external_url.clone() }
     }
 }
 

@@ -4,7 +4,10 @@
 pub mod auth;
 pub mod config;
 pub mod jobs;
+pub mod pg_wire;
+pub mod prom_api;
 pub mod server;
+pub mod slo_api;
 pub mod sql_api;
 pub mod telemetry;
 

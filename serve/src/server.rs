@@ -21,6 +21,12 @@ use toolpulse_ingest::kafka::{KafkaConfig, KafkaSource};
 use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig, WriterHandle};
 use toolpulse_query::{QueryConfig, QueryEngine};
 use toolpulse_schemas::DecodeLimits;
+use toolpulse_slo::alerts::AlertBook;
+use toolpulse_slo::metrics::SloMetrics;
+use toolpulse_query::promql::tool_calls::ToolCallMetrics;
+use toolpulse_query::promql::{MetricSource, PromEngine};
+use toolpulse_slo::prom_source::SloMetricsSource;
+use toolpulse_slo::{EngineConfig, SloEngine, system_clock};
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::{DataDir, FileWriter};
 
@@ -43,6 +49,12 @@ pub struct RunningServer {
     writer: WriterHandle,
     writer_task: JoinHandle<()>,
     compaction: Option<JoinHandle<()>>,
+    slo_tasks: Vec<JoinHandle<()>>,
+    /// The SLO engine (with no specs when none are configured).
+    pub slo: SloEngine,
+    /// Where the PostgreSQL protocol listens, when enabled.
+    pub pg_addr: Option<SocketAddr>,
+    pg_task: Option<JoinHandle<()>>,
 }
 
 #[derive(Clone)]
@@ -63,6 +75,7 @@ impl Server {
             dir,
             WriteOptions { zstd_level: cfg.ingest.zstd_level, ..WriteOptions::default() },
         ));
+        let files_for_status = files.clone();
         let metrics = IngestMetrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);
@@ -102,12 +115,16 @@ impl Server {
             ..HttpIngestConfig::default()
         };
         let engine = QueryEngine::open(DataDir::new(&cfg.data_dir), query_config(&cfg)).await.context("opening the query engine")?;
+        let slo = slo_engine(&cfg, &engine, files_for_status.clone(), &mut registry)?;
+        let slo_tasks = slo.spawn(stop_rx.clone());
         let state = AppState { registry: Arc::new(registry), writer: writer.clone(), kafka: kafka.clone() };
         let protected = Router::new()
             .route("/metrics", get(metrics_text))
             .with_state(state.clone())
             .merge(toolpulse_ingest::http::router(writer.clone(), metrics, http_cfg))
-            .merge(crate::sql_api::router(engine, cfg.query.max_rows))
+            .merge(crate::sql_api::router(engine.clone(), cfg.query.max_rows))
+            .merge(crate::slo_api::router(slo.clone()))
+            .merge(crate::prom_api::router(prom_engine(&engine, &slo, cfg.query.timeout), system_clock()))
             .route_layer(from_fn_with_state(token.clone(), require_token));
         let app = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
@@ -115,6 +132,16 @@ impl Server {
             .with_state(state)
             .merge(protected);
 
+        let (pg_addr, pg_task) = if cfg.pgwire.enabled {
+            let pg_engine = QueryEngine::open(DataDir::new(&cfg.data_dir), query_config(&cfg)).await.context("opening the query engine")?;
+            let (addr, task) = crate::pg_wire::spawn(cfg.pgwire.listen, pg_engine.context().clone(), token.clone(), stop_rx.clone())
+                .await
+                .with_context(|| format!("binding the PostgreSQL endpoint {}", cfg.pgwire.listen))?;
+            tracing::info!(%addr, "PostgreSQL protocol listening (password: the API token)");
+            (Some(addr), Some(task))
+        } else {
+            (None, None)
+        };
         let listener = tokio::net::TcpListener::bind(cfg.server.listen)
             .await
             .with_context(|| format!("binding {}", cfg.server.listen))?;
@@ -128,8 +155,43 @@ impl Server {
                 .await
         });
         tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "toolpulse listening");
-        Ok(RunningServer { addr, token, token_source, stop, http, kafka, writer, writer_task, compaction })
+        Ok(RunningServer { addr, token, token_source, stop, http, kafka, writer, writer_task, compaction, slo_tasks, slo, pg_addr, pg_task })
     }
+}
+
+/// The SLO engine over the query engine's session, with the specs of `slo.dir`.
+fn slo_engine(cfg: &Config, engine: &QueryEngine, files: Arc<FileWriter>, registry: &mut Registry) -> anyhow::Result<SloEngine> {
+    let specs = match &cfg.slo.dir {
+        Some(d) => toolpulse_slo::spec::load_dir(d).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid SLO specs in {}:\n{}", d.display(), lines.join("\n"))
+        })?,
+        None => Vec::new(),
+    };
+    if !specs.is_empty() {
+        tracing::info!(slos = specs.len(), receivers = cfg.slo.receivers.len(), "SLO engine evaluating every {:?}", cfg.slo.interval);
+    }
+    let dir = DataDir::new(&cfg.data_dir);
+    let book = AlertBook::open(&dir.state_dir().join("slo_alerts.json")).context("opening the alert state")?;
+    let engine_cfg = EngineConfig {
+        interval: cfg.slo.interval,
+        external_url: cfg.external_url(),
+        receivers: cfg.slo.receivers.clone(),
+        alertmanager: cfg.slo.alertmanager.clone(),
+        ..EngineConfig::default()
+    };
+    let metrics = SloMetrics::default();
+    metrics.register(registry);
+    Ok(SloEngine::new(engine.context().clone(), dir, specs, engine_cfg, book, Some(files), metrics, system_clock()))
+}
+
+/// PromQL over the tool-call metrics and the SLO metrics.
+fn prom_engine(engine: &QueryEngine, slo: &SloEngine, timeout: std::time::Duration) -> PromEngine {
+    let sources: Vec<Arc<dyn MetricSource>> = vec![
+        Arc::new(ToolCallMetrics::new(engine.context().clone(), system_clock())),
+        Arc::new(SloMetricsSource::new(slo.clone())),
+    ];
+    PromEngine::new(sources, timeout)
 }
 
 /// The query limits a configuration asks for.
@@ -173,6 +235,12 @@ impl RunningServer {
         }
         if let Some(c) = self.compaction {
             let _ = c.await;
+        }
+        for t in self.slo_tasks {
+            let _ = t.await;
+        }
+        if let Some(t) = self.pg_task {
+            let _ = t.await;
         }
         self.writer.flush().await.context("final flush")?;
         drop(self.writer);

@@ -1,6 +1,7 @@
 //! `toolpulse demo`: the server, plus a synthetic fleet that first backfills
 //! history and then sends live traffic with scheduled incidents, all over the
-//! server's own HTTP ingest endpoint.
+//! server's own HTTP ingest endpoint; the shipped example SLOs are evaluated
+//! every 10 s and alerts are printed as they fire and resolve.
 
 use std::time::Duration;
 
@@ -30,11 +31,31 @@ const INCIDENTS: &[&str] = &[
     "kind=errors,server=postgres,rate=0.3,at=6m,for=4m",
 ];
 
+/// The example SLOs shipped in `slo/specs/`, written into the data dir for the demo.
+const EXAMPLE_SLOS: &[(&str, &str)] = &[
+    ("fleet.yaml", include_str!("../../slo/specs/fleet.yaml")),
+    ("slack-auth.openslo.yaml", include_str!("../../slo/specs/slack-auth.openslo.yaml")),
+];
+
 pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.rate > 0.0, "--rate must be positive");
-    let cfg = Config::load(&a.config)?;
+    let mut cfg = Config::load(&a.config)?;
+    if cfg.slo.dir.is_none() {
+        let dir = cfg.data_dir.join("slos");
+        std::fs::create_dir_all(&dir)?;
+        for (name, text) in EXAMPLE_SLOS {
+            let path = dir.join(name);
+            if !path.exists() {
+                std::fs::write(&path, text)?;
+            }
+        }
+        eprintln!("demo: evaluating the example SLOs in {}", dir.display());
+        cfg.slo.dir = Some(dir);
+        cfg.slo.interval = Duration::from_secs(10);
+    }
     let server = Server::start(cfg).await?;
     super::announce(&server);
+    let watcher = tokio::spawn(print_alerts(server.slo.clone()));
     let url = format!("http://{}", server.addr);
     let token = server.token.as_str().to_owned();
 
@@ -56,5 +77,26 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     });
     let result = server.run_until_signal().await;
     traffic.abort();
+    watcher.abort();
     result
+}
+
+/// Prints each alert as it fires and resolves.
+async fn print_alerts(slo: toolpulse_slo::SloEngine) {
+    use std::collections::HashMap;
+    use toolpulse_slo::alerts::AlertState;
+    let mut known: HashMap<String, AlertState> = HashMap::new();
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for a in slo.alerts() {
+            let fp = a.fingerprint();
+            if known.get(&fp) != Some(&a.state) {
+                if a.state != AlertState::Pending {
+                    let what = a.annotations.get("description").cloned().unwrap_or_default();
+                    eprintln!("demo: alert {:?} {} [{}] {} — {}", a.state, a.name(), a.labels.get("severity").map_or("", String::as_str), a.slo(), what);
+                }
+                known.insert(fp, a.state);
+            }
+        }
+    }
 }

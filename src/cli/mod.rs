@@ -3,6 +3,7 @@
 mod demo;
 mod gen_cmd;
 mod import;
+mod slo;
 mod sql;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Import an NDJSON file into the store (bad lines go to dead_letters).
     Import(import::ImportArgs),
+    /// Work with SLO specs.
+    Slo(slo::SloArgs),
 }
 
 impl Cli {
@@ -42,6 +45,7 @@ impl Cli {
             Command::Gen(args) => gen_cmd::run(args).await,
             Command::Import(args) => import::run(args).await,
             Command::Sql(args) => sql::run(args).await,
+            Command::Slo(args) => slo::run(args),
         }
     }
 }

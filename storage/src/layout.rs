@@ -16,21 +16,27 @@ pub enum Table {
     ToolCalls,
     /// One row per rejected input.
     DeadLetters,
-    /// Per-minute rollups of `tool_calls`.
+    /// Per-minute rollups of `tool_calls` by tool.
     Rollups1m,
+    /// Per-minute rollups of `tool_calls` by agent.
+    RollupsAgents1m,
     /// OTLP spans.
     Spans,
+    /// SLO evaluation results, one row per SLO, window and evaluation.
+    SloStatus,
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [Table::ToolCalls, Table::DeadLetters, Table::Rollups1m, Table::Spans];
+    pub const ALL: [Table; 6] = [Table::ToolCalls, Table::DeadLetters, Table::Rollups1m, Table::RollupsAgents1m, Table::Spans, Table::SloStatus];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::ToolCalls => "tool_calls",
             Table::DeadLetters => "dead_letters",
             Table::Rollups1m => "rollups_1m",
+            Table::RollupsAgents1m => "rollups_agents_1m",
             Table::Spans => "spans",
+            Table::SloStatus => "slo_status",
         }
     }
 
@@ -39,8 +45,9 @@ impl Table {
         match self {
             Table::ToolCalls => "timestamp",
             Table::DeadLetters => "received_at",
-            Table::Rollups1m => "minute",
+            Table::Rollups1m | Table::RollupsAgents1m => "minute",
             Table::Spans => "start_time",
+            Table::SloStatus => "evaluated_at",
         }
     }
 
@@ -50,7 +57,9 @@ impl Table {
             Table::ToolCalls => &["server", "tool", "timestamp"],
             Table::DeadLetters => &["received_at"],
             Table::Rollups1m => &["server", "tool", "minute"],
+            Table::RollupsAgents1m => &["server", "agent_id", "minute"],
             Table::Spans => &["service_name", "start_time"],
+            Table::SloStatus => &["slo", "window", "evaluated_at"],
         }
     }
 }

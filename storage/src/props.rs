@@ -67,6 +67,7 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
             ("parent_span_id", Encoding::PLAIN),
         ],
         Table::DeadLetters => &[("received_at", Encoding::DELTA_BINARY_PACKED)],
-        Table::Rollups1m => &[("minute", Encoding::DELTA_BINARY_PACKED)],
+        Table::Rollups1m | Table::RollupsAgents1m => &[("minute", Encoding::DELTA_BINARY_PACKED)],
+        Table::SloStatus => &[("evaluated_at", Encoding::DELTA_BINARY_PACKED)],
     }
 }

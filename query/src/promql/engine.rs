@@ -1,0 +1,203 @@
+//! The PromQL engine: parses a query, plans its selections, fetches them from
+//! the sources that serve each metric name, evaluates, and answers the
+//! metadata questions (series, label names and values, metric metadata).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use promql_parser::label::Matcher;
+use promql_parser::parser::{self, Expr};
+
+use super::eval::{Evaluator, Fetch, plan};
+use super::source::{MetricMeta, MetricSource, Projection, Selection, name_matches};
+use super::value::{Labels, METRIC_NAME, Series, StepSeries, Steps, Val};
+use super::{ErrorKind, PromError};
+
+/// Most steps one range query may have (as Prometheus: 11,000).
+pub const MAX_STEPS: i64 = 11_000;
+
+/// The result of a query.
+#[derive(Debug, Clone)]
+pub enum QueryResult {
+    Value(Val),
+    /// An instant query of a bare range selector: raw samples.
+    Matrix(Vec<Series>),
+}
+
+#[derive(Clone)]
+pub struct PromEngine {
+    sources: Vec<Arc<dyn MetricSource>>,
+    pub lookback: i64,
+    pub timeout: Duration,
+}
+
+impl PromEngine {
+    pub fn new(sources: Vec<Arc<dyn MetricSource>>, timeout: Duration) -> Self {
+        PromEngine { sources, lookback: 5 * 60_000, timeout }
+    }
+
+    pub fn parse(query: &str) -> Result<Expr, PromError> {
+        parser::parse(query).map_err(|e| PromError::bad_data(format!("invalid parameter \"query\": {e}")))
+    }
+
+    /// Every metric every source serves.
+    pub fn metrics(&self) -> Vec<MetricMeta> {
+        self.sources.iter().flat_map(|s| s.metrics()).collect()
+    }
+
+    /// Evaluates `query` at the instant `at` (ms).
+    pub async fn instant(&self, query: &str, at: i64) -> Result<QueryResult, PromError> {
+        let expr = Self::parse(query)?;
+        if let Expr::MatrixSelector(ms) = &expr {
+            let steps = Steps::instant(at);
+            let data = self.fetch_all(&plan(&expr, &steps, self.lookback)?).await?;
+            let range = ms.range.as_millis() as i64;
+            let t = at - super::eval::offset_ms(&ms.vs.offset);
+            let series = data
+                .into_values()
+                .flatten()
+                .filter_map(|s| {
+                    let w = super::eval::range_window(&s.samples, t, range).to_vec();
+                    (!w.is_empty()).then_some(Series { labels: s.labels, samples: w })
+                })
+                .collect();
+            return Ok(QueryResult::Matrix(series));
+        }
+        self.run(&expr, Steps::instant(at)).await.map(QueryResult::Value)
+    }
+
+    /// Evaluates `query` at every step of `[start, end]`.
+    pub async fn range(&self, query: &str, start: i64, end: i64, step: i64) -> Result<Val, PromError> {
+        if step <= 0 {
+            return Err(PromError::bad_data("zero or negative query resolution step widths are not accepted. Try a positive integer"));
+        }
+        if end < start {
+            return Err(PromError::bad_data("end timestamp must not be before start time"));
+        }
+        if (end - start) / step > MAX_STEPS {
+            return Err(PromError::bad_data(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+            ));
+        }
+        let expr = Self::parse(query)?;
+        if matches!(expr, Expr::MatrixSelector(_)) {
+            return Err(PromError::bad_data("invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"));
+        }
+        self.run(&expr, Steps { start, end, step }).await
+    }
+
+    async fn run(&self, expr: &Expr, steps: Steps) -> Result<Val, PromError> {
+        let work = async {
+            let fetches = plan(expr, &steps, self.lookback)?;
+            let data = self.fetch_all(&fetches).await?;
+            let ev = Evaluator { steps: &steps, lookback: self.lookback, data: &data };
+            ev.eval(expr)
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| PromError { kind: ErrorKind::Timeout, message: format!("query timed out in query execution after {:?}", self.timeout) })?
+    }
+
+    /// Fetches every selection, tagging series with their metric name.
+    async fn fetch_all(&self, fetches: &[Fetch]) -> Result<HashMap<usize, Vec<Series>>, PromError> {
+        let mut out = HashMap::new();
+        for f in fetches {
+            let mut series = Vec::new();
+            for (source, name) in self.resolve(f.name.as_deref(), &f.name_matchers)? {
+                let sel = Selection { name: name.clone(), matchers: f.matchers.clone(), start: f.start, end: f.end, projection: f.projection.clone() };
+                for mut s in source.select(&sel).await? {
+                    s.labels.insert(METRIC_NAME.to_owned(), name.clone());
+                    series.push(s);
+                }
+            }
+            out.insert(f.key, series);
+        }
+        Ok(out)
+    }
+
+    /// The (source, metric name) pairs a selector's name and `__name__` matchers accept.
+    fn resolve(&self, name: Option<&str>, name_matchers: &[Matcher]) -> Result<Vec<(Arc<dyn MetricSource>, String)>, PromError> {
+        let mut out = Vec::new();
+        for s in &self.sources {
+            for m in s.metrics() {
+                if name.is_none_or(|n| n == m.name) && name_matchers.iter().all(|x| name_matches(x, &m.name)) {
+                    out.push((s.clone(), m.name.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Label sets of the series that match any of `selectors` in `[start, end]`.
+    pub async fn series(&self, selectors: &[String], start: i64, end: i64) -> Result<Vec<Labels>, PromError> {
+        let mut seen: BTreeMap<String, Labels> = BTreeMap::new();
+        for sel in selectors {
+            let expr = Self::parse(sel)?;
+            let Expr::VectorSelector(vs) = &expr else {
+                return Err(PromError::bad_data(format!("invalid parameter \"match[]\": {sel} is not a series selector")));
+            };
+            if vs.name.is_none() && vs.matchers.matchers.iter().all(|m| m.is_match("")) {
+                return Err(PromError::bad_data("match[] must contain at least one non-empty matcher"));
+            }
+            let steps = Steps { start, end, step: (end - start).max(1) };
+            for f in plan(&expr, &steps, 0)? {
+                for (source, name) in self.resolve(f.name.as_deref(), &f.name_matchers)? {
+                    let sel = Selection { name: name.clone(), matchers: f.matchers.clone(), start, end, projection: Projection::All };
+                    for mut l in source.label_sets(&sel).await? {
+                        l.insert(METRIC_NAME.to_owned(), name.clone());
+                        seen.insert(super::value::key_of(&l), l);
+                    }
+                }
+            }
+        }
+        Ok(seen.into_values().collect())
+    }
+
+    /// Label names, from the series matching `selectors` (or every metric's declared labels).
+    pub async fn label_names(&self, selectors: &[String], start: i64, end: i64) -> Result<Vec<String>, PromError> {
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        if selectors.is_empty() {
+            names.insert(METRIC_NAME.to_owned());
+            for m in self.metrics() {
+                names.extend(m.labels.iter().map(|l| l.to_string()));
+            }
+        } else {
+            for l in self.series(selectors, start, end).await? {
+                names.extend(l.into_keys());
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    /// Values of one label, from the series matching `selectors` (or every series).
+    pub async fn label_values(&self, label: &str, selectors: &[String], start: i64, end: i64) -> Result<Vec<String>, PromError> {
+        if label == METRIC_NAME && selectors.is_empty() {
+            let mut names: Vec<String> = self.metrics().into_iter().map(|m| m.name).collect();
+            names.sort();
+            names.dedup();
+            return Ok(names);
+        }
+        let selectors: Vec<String> = if selectors.is_empty() {
+            self.metrics().into_iter().filter(|m| m.labels.contains(&label)).map(|m| m.name).collect()
+        } else {
+            selectors.to_vec()
+        };
+        let mut values: BTreeSet<String> = BTreeSet::new();
+        for l in self.series(&selectors, start, end).await? {
+            if let Some(v) = l.get(label) {
+                values.insert(v.clone());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
+
+/// Series of an evaluated vector with their values (for tests and tools).
+pub fn vector_at(v: &Val, step: usize) -> Vec<(Labels, f64)> {
+    match v {
+        Val::Vector(series) => series.iter().filter_map(|s: &StepSeries| s.values.get(step).copied().flatten().map(|x| (s.labels.clone(), x))).collect(),
+        Val::Scalar(s) => vec![(Labels::new(), s[step])],
+        Val::String(_) => Vec::new(),
+    }
+}

@@ -1,0 +1,269 @@
+//! Function calls: range-vector functions (through [`super::range`]), math on
+//! instant vectors, `time`, `vector`, `scalar`, `label_replace`, `label_join`,
+//! `absent`, `absent_over_time`, `histogram_quantile`, `sort`, `timestamp`.
+//! Anything else is refused with a message naming it.
+
+use promql_parser::parser::{Call, Expr, MatrixSelector};
+use regex::Regex;
+
+use super::Evaluator;
+use super::range::{extrapolated_rate, instant_delta, over_time, window};
+use crate::promql::PromError;
+use crate::promql::value::{Labels, METRIC_NAME, StepSeries, Val, drop_name};
+
+pub fn call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromError> {
+    let args = &c.args.args;
+    let name = c.func.name;
+    match name {
+        "rate" | "increase" | "delta" | "irate" | "idelta" | "sum_over_time" | "count_over_time" | "avg_over_time" | "min_over_time"
+        | "max_over_time" | "last_over_time" | "present_over_time" | "stddev_over_time" | "stdvar_over_time" | "changes" | "resets"
+        | "deriv" => {
+            let ms = matrix_arg(args.first().map(|a| a.as_ref()), name)?;
+            range_function(ev, name, ms, None)
+        }
+        "quantile_over_time" => {
+            let q = scalar_arg(ev, &args[0])?;
+            let ms = matrix_arg(args.get(1).map(|a| a.as_ref()), name)?;
+            range_function(ev, name, ms, Some(&q))
+        }
+        "absent_over_time" => {
+            let ms = matrix_arg(args.first().map(|a| a.as_ref()), name)?;
+            let present = range_function(ev, "present_over_time", ms, None)?;
+            Ok(absent(ev, present, &ms.vs.matchers.matchers))
+        }
+        "absent" => {
+            let v = ev.eval(&args[0])?;
+            let matchers = match args[0].as_ref() {
+                Expr::VectorSelector(vs) => vs.matchers.matchers.clone(),
+                _ => Vec::new(),
+            };
+            Ok(absent(ev, v, &matchers))
+        }
+        "time" => Ok(Val::Scalar(ev.steps.iter().map(|t| t as f64 / 1000.0).collect())),
+        "vector" => {
+            let s = scalar_arg(ev, &args[0])?;
+            Ok(Val::Vector(vec![StepSeries { labels: Labels::new(), values: s.into_iter().map(Some).collect() }]))
+        }
+        "scalar" => {
+            let v = vector_arg(ev, &args[0])?;
+            let out = (0..ev.steps.len())
+                .map(|i| {
+                    let mut vals = v.iter().filter_map(|s| s.values[i]);
+                    match (vals.next(), vals.next()) {
+                        (Some(x), None) => x,
+                        _ => f64::NAN,
+                    }
+                })
+                .collect();
+            Ok(Val::Scalar(out))
+        }
+        "abs" | "ceil" | "floor" | "exp" | "ln" | "log2" | "log10" | "sqrt" | "sgn" => {
+            let f: fn(f64) -> f64 = match name {
+                "abs" => f64::abs,
+                "ceil" => f64::ceil,
+                "floor" => f64::floor,
+                "exp" => f64::exp,
+                "ln" => f64::ln,
+                "log2" => f64::log2,
+                "log10" => f64::log10,
+                "sqrt" => f64::sqrt,
+                _ => |x: f64| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { x },
+            };
+            Ok(map_values(vector_arg(ev, &args[0])?, |_, x| f(x)))
+        }
+        "round" => {
+            let to = match args.get(1) {
+                Some(a) => scalar_arg(ev, a)?,
+                None => vec![1.0; ev.steps.len()],
+            };
+            Ok(map_values(vector_arg(ev, &args[0])?, |i, x| (x / to[i]).round() * to[i]))
+        }
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let v = vector_arg(ev, &args[0])?;
+            let a = scalar_arg(ev, &args[1])?;
+            let b = if name == "clamp" { scalar_arg(ev, &args[2])? } else { a.clone() };
+            Ok(map_values(v, |i, x| match name {
+                "clamp" if a[i] > b[i] => f64::NAN,
+                "clamp" => x.max(a[i]).min(b[i]),
+                "clamp_min" => x.max(a[i]),
+                _ => x.min(a[i]),
+            }))
+        }
+        "label_replace" => label_replace(ev, args),
+        "label_join" => label_join(ev, args),
+        "histogram_quantile" => {
+            let q = scalar_arg(ev, &args[0])?;
+            let v = vector_arg(ev, &args[1])?;
+            Ok(Val::Vector(super::histogram::histogram_quantile(&q, v)))
+        }
+        "sort" | "sort_desc" => {
+            let mut v = vector_arg(ev, &args[0])?;
+            let key = |s: &StepSeries| s.values.first().copied().flatten().unwrap_or(f64::NAN);
+            v.sort_by(|a, b| key(a).total_cmp(&key(b)));
+            if name == "sort_desc" {
+                v.reverse();
+            }
+            Ok(Val::Vector(v))
+        }
+        "timestamp" => match args[0].as_ref() {
+            Expr::VectorSelector(vs) => {
+                let out = ev
+                    .series_of(vs)
+                    .iter()
+                    .filter_map(|s| {
+                        let values: Vec<Option<f64>> = (0..ev.steps.len())
+                            .map(|i| {
+                                let t = ev.eval_time(i, &vs.at, &vs.offset);
+                                let idx = s.samples.partition_point(|(ts, _)| *ts <= t);
+                                (idx > 0).then(|| s.samples[idx - 1].0).filter(|ts| *ts > t - ev.lookback).map(|ts| ts as f64 / 1000.0)
+                            })
+                            .collect();
+                        values.iter().any(Option::is_some).then(|| StepSeries { labels: drop_name(s.labels.clone()), values })
+                    })
+                    .collect();
+                Ok(Val::Vector(out))
+            }
+            _ => Ok(map_values(vector_arg(ev, &args[0])?, |i, _| ev.steps.at(i) as f64 / 1000.0)),
+        },
+        other => Err(PromError::unsupported(&format!("function {other}()"))),
+    }
+}
+
+fn matrix_arg<'e>(e: Option<&'e Expr>, name: &str) -> Result<&'e MatrixSelector, PromError> {
+    match e {
+        Some(Expr::MatrixSelector(ms)) => Ok(ms),
+        Some(Expr::Paren(p)) => matrix_arg(Some(&p.expr), name),
+        Some(Expr::Subquery(_)) => Err(PromError::unsupported("subqueries")),
+        _ => Err(PromError::bad_data(format!("{name}() expects a range vector such as x[5m]"))),
+    }
+}
+
+pub fn scalar_arg(ev: &Evaluator<'_>, e: &Expr) -> Result<Vec<f64>, PromError> {
+    match ev.eval(e)? {
+        Val::Scalar(s) => Ok(s),
+        other => Err(PromError::bad_data(format!("expected a scalar, got a {}", other.type_name()))),
+    }
+}
+
+pub fn vector_arg(ev: &Evaluator<'_>, e: &Expr) -> Result<Vec<StepSeries>, PromError> {
+    match ev.eval(e)? {
+        Val::Vector(v) => Ok(v),
+        other => Err(PromError::bad_data(format!("expected an instant vector, got a {}", other.type_name()))),
+    }
+}
+
+fn string_arg(e: &Expr) -> Result<String, PromError> {
+    match e {
+        Expr::StringLiteral(s) => Ok(s.val.clone()),
+        Expr::Paren(p) => string_arg(&p.expr),
+        _ => Err(PromError::bad_data("expected a string literal")),
+    }
+}
+
+/// Applies `f(step, value)` to every value, dropping the metric name.
+fn map_values(v: Vec<StepSeries>, f: impl Fn(usize, f64) -> f64) -> Val {
+    Val::Vector(
+        v.into_iter()
+            .map(|s| StepSeries {
+                labels: drop_name(s.labels),
+                values: s.values.into_iter().enumerate().map(|(i, x)| x.map(|x| f(i, x))).collect(),
+            })
+            .collect(),
+    )
+}
+
+fn range_function(ev: &Evaluator<'_>, name: &str, ms: &MatrixSelector, param: Option<&Vec<f64>>) -> Result<Val, PromError> {
+    let range = ms.range.as_millis() as i64;
+    let mut out = Vec::new();
+    for s in ev.series_of(&ms.vs) {
+        let mut values = Vec::with_capacity(ev.steps.len());
+        for i in 0..ev.steps.len() {
+            let t = ev.eval_time(i, &ms.vs.at, &ms.vs.offset);
+            let w = window(&s.samples, t, range);
+            values.push(match name {
+                "rate" => extrapolated_rate(w, t - range, t, true, true),
+                "increase" => extrapolated_rate(w, t - range, t, true, false),
+                "delta" => extrapolated_rate(w, t - range, t, false, false),
+                "irate" => instant_delta(w, true),
+                "idelta" => instant_delta(w, false),
+                _ => over_time(name, w, param.map(|p| p[i]))?,
+            });
+        }
+        if values.iter().any(Option::is_some) {
+            let keep_name = name == "last_over_time";
+            let labels = if keep_name { s.labels.clone() } else { drop_name(s.labels.clone()) };
+            out.push(StepSeries { labels, values });
+        }
+    }
+    Ok(Val::Vector(out))
+}
+
+/// 1 at steps where `v` has no value, with the labels of the selector's equality matchers.
+fn absent(ev: &Evaluator<'_>, v: Val, matchers: &[promql_parser::label::Matcher]) -> Val {
+    let Val::Vector(v) = v else { return Val::Vector(Vec::new()) };
+    let values: Vec<Option<f64>> = (0..ev.steps.len()).map(|i| (!v.iter().any(|s| s.values[i].is_some())).then_some(1.0)).collect();
+    if values.iter().all(Option::is_none) {
+        return Val::Vector(Vec::new());
+    }
+    let mut labels = Labels::new();
+    for m in matchers {
+        if matches!(m.op, promql_parser::label::MatchOp::Equal) && m.name != METRIC_NAME {
+            labels.insert(m.name.clone(), m.value.clone());
+        }
+    }
+    Val::Vector(vec![StepSeries { labels, values }])
+}
+
+fn valid_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn label_replace(ev: &Evaluator<'_>, args: &[Box<Expr>]) -> Result<Val, PromError> {
+    let v = vector_arg(ev, &args[0])?;
+    let (dst, repl, src, re) = (string_arg(&args[1])?, string_arg(&args[2])?, string_arg(&args[3])?, string_arg(&args[4])?);
+    if !valid_label_name(&dst) {
+        return Err(PromError::bad_data(format!("invalid destination label name in label_replace(): {dst}")));
+    }
+    let regex = Regex::new(&format!("^(?s:{re})$")).map_err(|e| PromError::bad_data(format!("invalid regular expression in label_replace(): {e}")))?;
+    let out = v
+        .into_iter()
+        .map(|mut s| {
+            let value = s.labels.get(&src).cloned().unwrap_or_default();
+            if let Some(caps) = regex.captures(&value) {
+                let mut res = String::new();
+                caps.expand(&repl, &mut res);
+                if res.is_empty() {
+                    s.labels.remove(&dst);
+                } else {
+                    s.labels.insert(dst.clone(), res);
+                }
+            }
+            s
+        })
+        .collect();
+    Ok(Val::Vector(out))
+}
+
+fn label_join(ev: &Evaluator<'_>, args: &[Box<Expr>]) -> Result<Val, PromError> {
+    let v = vector_arg(ev, &args[0])?;
+    let (dst, sep) = (string_arg(&args[1])?, string_arg(&args[2])?);
+    if !valid_label_name(&dst) {
+        return Err(PromError::bad_data(format!("invalid destination label name in label_join(): {dst}")));
+    }
+    let srcs: Vec<String> = args[3..].iter().map(|a| string_arg(a)).collect::<Result<_, _>>()?;
+    let out = v
+        .into_iter()
+        .map(|mut s| {
+            let joined: Vec<String> = srcs.iter().map(|l| s.labels.get(l).cloned().unwrap_or_default()).collect();
+            let joined = joined.join(&sep);
+            if joined.is_empty() {
+                s.labels.remove(&dst);
+            } else {
+                s.labels.insert(dst.clone(), joined);
+            }
+            s
+        })
+        .collect();
+    Ok(Val::Vector(out))
+}

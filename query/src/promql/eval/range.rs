@@ -1,0 +1,175 @@
+//! Functions over range vectors: for each step, the samples of each series in
+//! `(t - range, t]`, reduced to one value as Prometheus does (`rate`, `increase`
+//! and `delta` with its extrapolation; `irate`; `*_over_time`; `changes`, `resets`).
+
+use crate::promql::PromError;
+
+/// The samples of a window.
+pub type Window<'a> = &'a [(i64, f64)];
+
+/// The samples of `samples` in `(end - range, end]`.
+pub fn window(samples: &[(i64, f64)], end: i64, range: i64) -> Window<'_> {
+    let lo = samples.partition_point(|(t, _)| *t <= end - range);
+    let hi = samples.partition_point(|(t, _)| *t <= end);
+    &samples[lo..hi]
+}
+
+/// Prometheus's extrapolated rate: the change over the window, corrected for
+/// counter resets, extrapolated to the window's edges when samples come close
+/// to them (within 1.1 average intervals), else by half an interval.
+///
+/// Counters here are cumulative counts of stored calls and have been running
+/// as far as the query can tell, so the zero-point limit Prometheus applies to
+/// counters that start inside the window does not apply.
+pub fn extrapolated_rate(w: Window<'_>, range_start: i64, range_end: i64, counter: bool, rate: bool) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (first_t, last_t) = (w[0].0, w[w.len() - 1].0);
+    let mut result = w[w.len() - 1].1 - w[0].1;
+    if counter {
+        for p in w.windows(2) {
+            if p[1].1 < p[0].1 {
+                result += p[0].1;
+            }
+        }
+    }
+    let sampled = (last_t - first_t) as f64 / 1000.0;
+    let avg = sampled / (w.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    let mut to_start = (first_t - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last_t) as f64 / 1000.0;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if rate {
+        factor /= (range_end - range_start) as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// `irate` / `idelta`: from the last two samples.
+pub fn instant_delta(w: Window<'_>, rate: bool) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (a, b) = (w[w.len() - 2], w[w.len() - 1]);
+    let mut d = b.1 - a.1;
+    if rate && b.1 < a.1 {
+        d = b.1; // counter reset
+    }
+    if rate {
+        let dt = (b.0 - a.0) as f64 / 1000.0;
+        if dt == 0.0 {
+            return None;
+        }
+        d /= dt;
+    }
+    Some(d)
+}
+
+/// The `*_over_time` family and friends, by name.
+pub fn over_time(name: &str, w: Window<'_>, param: Option<f64>) -> Result<Option<f64>, PromError> {
+    if w.is_empty() {
+        return Ok(None);
+    }
+    let vals = w.iter().map(|(_, v)| *v);
+    let n = w.len() as f64;
+    Ok(Some(match name {
+        "sum_over_time" => vals.sum(),
+        "count_over_time" => n,
+        "avg_over_time" => vals.sum::<f64>() / n,
+        "min_over_time" => vals.fold(f64::INFINITY, |a, b| if b < a || a.is_nan() { b } else { a }),
+        "max_over_time" => vals.fold(f64::NEG_INFINITY, |a, b| if b > a || a.is_nan() { b } else { a }),
+        "last_over_time" => w[w.len() - 1].1,
+        "present_over_time" => 1.0,
+        "stddev_over_time" | "stdvar_over_time" => {
+            let mean = vals.clone().sum::<f64>() / n;
+            let var = vals.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            if name == "stddev_over_time" { var.sqrt() } else { var }
+        }
+        "quantile_over_time" => {
+            let q = param.ok_or_else(|| PromError::bad_data("quantile_over_time needs a quantile"))?;
+            let mut v: Vec<f64> = vals.collect();
+            v.sort_by(f64::total_cmp);
+            quantile(q, &v)
+        }
+        "changes" => w.windows(2).filter(|p| p[1].1 != p[0].1 && !(p[1].1.is_nan() && p[0].1.is_nan())).count() as f64,
+        "resets" => w.windows(2).filter(|p| p[1].1 < p[0].1).count() as f64,
+        "deriv" => {
+            if w.len() < 2 {
+                return Ok(None);
+            }
+            slope(w)
+        }
+        other => return Err(PromError::unsupported(&format!("function {other}"))),
+    }))
+}
+
+/// Least-squares slope per second.
+fn slope(w: Window<'_>) -> f64 {
+    let t0 = w[0].0;
+    let n = w.len() as f64;
+    let (mut sx, mut sy, mut sxy, mut sxx) = (0.0, 0.0, 0.0, 0.0);
+    for (t, v) in w {
+        let x = (t - t0) as f64 / 1000.0;
+        sx += x;
+        sy += v;
+        sxy += x * v;
+        sxx += x * x;
+    }
+    let cov = sxy - sx * sy / n;
+    let var = sxx - sx * sx / n;
+    cov / var
+}
+
+/// The φ-quantile of sorted values, interpolated as Prometheus's `quantile`.
+pub fn quantile(q: f64, sorted: &[f64]) -> f64 {
+    if sorted.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    let rank = q * (sorted.len() - 1) as f64;
+    let lo = rank.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    let w = rank - lo as f64;
+    sorted[lo] * (1.0 - w) + sorted[hi] * w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_extrapolates_like_prometheus() {
+        // A counter +60 per minute, sampled each minute; a 5m window ending on a
+        // sample holds 5 samples spanning 4 minutes; the start is within 1.1
+        // intervals of the first sample, so the 240 s are extrapolated to 300 s.
+        let s: Vec<(i64, f64)> = (0..20).map(|i| (i * 60_000, i as f64 * 60.0)).collect();
+        let w = window(&s, 600_000, 300_000);
+        assert_eq!(w.len(), 5);
+        let inc = extrapolated_rate(w, 300_000, 600_000, true, false).unwrap();
+        assert!((inc - 300.0).abs() < 1e-9, "{inc}");
+        let rate = extrapolated_rate(w, 300_000, 600_000, true, true).unwrap();
+        assert!((rate - 1.0).abs() < 1e-12);
+        // A reset counts the value before it.
+        let r = [(0, 10.0), (60_000, 20.0), (120_000, 5.0)];
+        assert_eq!(extrapolated_rate(&r, 0, 120_000, true, false), Some(15.0));
+        assert_eq!(instant_delta(&r, true), Some(5.0 / 60.0));
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        assert_eq!(quantile(0.5, &[1.0, 2.0, 3.0, 4.0]), 2.5);
+        assert_eq!(quantile(1.0, &[1.0, 2.0]), 2.0);
+    }
+}

@@ -1,0 +1,342 @@
+//! The Prometheus HTTP API against a seeded server: values checked against
+//! counts computed here from the raw events, through promtool (Debian's
+//! `prometheus` package) and through the request sequence Grafana's Prometheus
+//! data source sends; every query of every shipped dashboard returns data;
+//! unsupported PromQL answers the error envelope; no token, no answer.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use toolpulse_gen::{GenSpec, Generator};
+use toolpulse_schemas::Outcome;
+use toolpulse_serve::{Config, RunningServer, Server};
+
+const TOKEN: &str = "prom-token";
+const MINUTE_MS: i64 = 60_000;
+
+/// What the test keeps of each event to compute expectations itself.
+struct Call {
+    ts_ms: i64,
+    server: String,
+    duration_ms: f64,
+    outcome: Outcome,
+}
+
+struct Seeded {
+    server: RunningServer,
+    _dir: tempfile::TempDir,
+    calls: Vec<Call>,
+    /// A minute boundary shortly after the last event: where instant queries are evaluated.
+    at_ms: i64,
+}
+
+impl Seeded {
+    fn url(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    /// Calls of `server` (all when None) that started in `[from, to)` ms, passing `f`.
+    fn count(&self, server: Option<&str>, from: i64, to: i64, f: impl Fn(&Call) -> bool) -> f64 {
+        self.calls.iter().filter(|c| server.is_none_or(|s| c.server == s) && c.ts_ms >= from && c.ts_ms < to && f(c)).count() as f64
+    }
+}
+
+/// Two hours of a generated fleet (with a postgres error incident in the last
+/// twenty minutes), ingested over HTTP, and one SLO evaluation.
+async fn seeded() -> Seeded {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.data_dir = dir.path().to_owned();
+    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.server.token = TOKEN.into();
+    cfg.slo.dir = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("slo/specs"));
+    let server = Server::start(cfg).await.unwrap();
+
+    let now = chrono::Utc::now().timestamp_millis();
+    let start_ms = now - 2 * 3_600_000;
+    let n = 24_000;
+    let spec = GenSpec {
+        seed: 11,
+        start_ns: start_ms * 1_000_000,
+        rate: n as f64 / 7_000.0,
+        incidents: vec!["kind=errors,server=postgres,rate=0.5,at=100m,for=20m".parse().unwrap()],
+        ..GenSpec::default()
+    };
+    let events: Vec<_> = Generator::new(spec).take(n).collect();
+    let calls = events
+        .iter()
+        .map(|e| Call { ts_ms: e.timestamp_ns / 1_000_000, server: e.server.to_string(), duration_ms: e.duration_ms, outcome: e.outcome })
+        .collect::<Vec<_>>();
+    let last = calls.iter().map(|c| c.ts_ms).max().unwrap();
+    assert!(last < now, "events are in the past");
+    for chunk in events.chunks(5000) {
+        let body: Vec<u8> = chunk
+            .iter()
+            .flat_map(|e| {
+                let mut l = serde_json::to_vec(e).unwrap();
+                l.push(b'\n');
+                l
+            })
+            .collect();
+        let r = reqwest::Client::new().post(format!("http://{}/v1/events", server.addr)).bearer_auth(TOKEN).body(body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    }
+    server.slo.evaluate_now().await.unwrap();
+    // The first minute boundary after the last event (and not in the future).
+    let at_ms = ((last / MINUTE_MS) + 1) * MINUTE_MS;
+    assert!(at_ms <= now);
+    Seeded { server, _dir: dir, calls, at_ms }
+}
+
+async fn get(s: &Seeded, path: &str, params: &[(&str, &str)]) -> (StatusCode, Value) {
+    let r = reqwest::Client::new().get(format!("{}{path}", s.url())).query(params).bearer_auth(TOKEN).send().await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+async fn post_form(s: &Seeded, path: &str, params: &[(&str, &str)]) -> (StatusCode, Value) {
+    let r = reqwest::Client::new().post(format!("{}{path}", s.url())).form(params).bearer_auth(TOKEN).send().await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+/// `{label value → sample value}` of an instant vector answer.
+fn by_label(v: &Value, label: &str) -> BTreeMap<String, f64> {
+    assert_eq!(v["status"], "success", "{v}");
+    v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["metric"][label].as_str().unwrap_or("").to_owned(), r["value"][1].as_str().unwrap().parse::<f64>().unwrap()))
+        .collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+}
+
+/// Runs `promtool query …`; the server URL carries the token as basic-auth
+/// password (promtool 2.42 has no other way to authenticate).
+fn promtool(args: &[&str]) -> String {
+    let mut full = vec!["query"];
+    full.extend_from_slice(args);
+    let out = Command::new("promtool").args(&full).output().expect("promtool is installed by scripts/setup.sh");
+    assert!(out.status.success(), "promtool {full:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `{label="value"} => 12.5 @[…]` lines of promtool's vector output, by `label`.
+fn promtool_vector(out: &str, label: &str) -> BTreeMap<String, f64> {
+    let needle = format!("{label}=\"");
+    out.lines()
+        .filter_map(|l| {
+            let (metric, rest) = l.split_once(" => ")?;
+            let value: f64 = rest.split_whitespace().next()?.parse().ok()?;
+            let key = metric.split(&needle).nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_owned();
+            Some((key, value))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_and_histograms_match_the_raw_events() {
+    let s = seeded().await;
+    let at = s.at_ms;
+    let t = format!("{}", at as f64 / 1000.0);
+    // increase over (t-1h, t]: the samples at the 60 minute boundaries t-59m … t span 59
+    // minutes, extrapolated to 60 — so the calls of [t-59m, t) times 60/59.
+    let (_, v) = get(&s, "/api/v1/query", &[("query", "sum by (server) (increase(toolpulse_tool_calls_total[1h]))"), ("time", &t)]).await;
+    let got = by_label(&v, "server");
+    assert!(got.len() >= 10, "{got:?}");
+    for (server, value) in &got {
+        let want = s.count(Some(server), at - 59 * MINUTE_MS, at, |_| true) * 60.0 / 59.0;
+        assert!(close(*value, want), "{server}: increase {value} vs {want} from the raw events");
+    }
+    // Bucket counters: calls at or under 100 ms, and +Inf = all calls, for one server.
+    let (_, v) = get(
+        &s,
+        "/api/v1/query",
+        &[("query", "sum by (le) (increase(toolpulse_tool_call_duration_seconds_bucket{server=\"github\"}[1h]))"), ("time", &t)],
+    )
+    .await;
+    let buckets = by_label(&v, "le");
+    assert_eq!(buckets.len(), 15, "{buckets:?}");
+    let within = |ms: f64| s.count(Some("github"), at - 59 * MINUTE_MS, at, |c| c.duration_ms <= ms) * 60.0 / 59.0;
+    assert!(close(buckets["0.1"], within(100.0)), "le=0.1: {} vs {}", buckets["0.1"], within(100.0));
+    assert!(close(buckets["2"], within(2000.0)));
+    assert!(close(buckets["+Inf"], within(f64::INFINITY)));
+    // histogram_quantile lands in the bucket that holds the exact p99.
+    let (_, v) = get(
+        &s,
+        "/api/v1/query",
+        &[("query", "histogram_quantile(0.99, sum by (le) (rate(toolpulse_tool_call_duration_seconds_bucket{server=\"github\"}[1h])))"), ("time", &t)],
+    )
+    .await;
+    let p99 = by_label(&v, "")[""];
+    let mut ds: Vec<f64> = s.calls.iter().filter(|c| c.server == "github" && c.ts_ms >= at - 59 * MINUTE_MS && c.ts_ms < at).map(|c| c.duration_ms / 1000.0).collect();
+    ds.sort_by(f64::total_cmp);
+    let exact = ds[((0.99 * ds.len() as f64).ceil() as usize).max(1) - 1];
+    let bounds = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+    let bucket = bounds.windows(2).find(|w| exact > w[0] && exact <= w[1]).unwrap();
+    assert!(p99 > bucket[0] && p99 <= bucket[1], "p99 {p99} outside the bucket {bucket:?} of the exact {exact}");
+    // The precise p99 series (HDR) of one minute agrees with the exact per-minute p99 within 0.1%.
+    let minute_start = at - MINUTE_MS;
+    let (_, v) = get(&s, "/api/v1/query", &[("query", "toolpulse_server_call_duration_quantile_seconds{server=\"github\",quantile=\"0.99\"}"), ("time", &t)]).await;
+    let hdr = by_label(&v, "server")["github"];
+    let mut m: Vec<f64> = s.calls.iter().filter(|c| c.server == "github" && c.ts_ms >= minute_start && c.ts_ms < at).map(|c| c.duration_ms / 1000.0).collect();
+    m.sort_by(f64::total_cmp);
+    let exact_minute = m[((0.99 * m.len() as f64).ceil() as usize).max(1) - 1];
+    assert!((hdr - exact_minute).abs() <= exact_minute * 0.001 + 1e-6, "hdr p99 {hdr} vs exact {exact_minute}");
+    // A selection that keeps every label reads the raw table; its series sum to the same calls.
+    let (_, v) = get(&s, "/api/v1/query", &[("query", "toolpulse_tool_calls_total{server=\"jira\"}"), ("time", &t)]).await;
+    let series = v["data"]["result"].as_array().unwrap();
+    assert!(series.iter().all(|r| r["metric"]["agent"].is_string() && r["metric"]["tool"].is_string() && r["metric"]["__name__"] == "toolpulse_tool_calls_total"));
+    // Series go stale an hour after their last call, so sum the calls of the last hour's active ones.
+    assert!(!series.is_empty());
+
+    // promtool: an instant query, a range query, series and label values.
+    let url = s.url().replace("http://", &format!("http://promtool:{TOKEN}@"));
+    let out = promtool(&["instant", &format!("--time={t}"), &url, "sum by (server) (increase(toolpulse_tool_calls_total[1h]))"]);
+    let pt = promtool_vector(&out, "server");
+    assert_eq!(pt.keys().collect::<Vec<_>>(), got.keys().collect::<Vec<_>>());
+    for (server, value) in &pt {
+        assert!((value - got[server]).abs() <= 1e-6 * got[server].max(1.0), "promtool {server}: {value} vs {}", got[server]);
+    }
+    let start = format!("{}", (at - 30 * MINUTE_MS) / 1000);
+    let out = promtool(&[
+        "range",
+        &format!("--start={start}"),
+        &format!("--end={t}"),
+        "--step=60s",
+        &url,
+        "sum(increase(toolpulse_tool_calls_total{outcome=\"success\"}[10m]))",
+    ]);
+    let points: Vec<(f64, f64)> = out
+        .lines()
+        .filter_map(|l| {
+            let (v, ts) = l.trim().split_once(" @[")?;
+            Some((ts.trim_end_matches(']').parse().ok()?, v.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(points.len(), 31, "{out}");
+    for (ts, v) in points {
+        let end = (ts * 1000.0) as i64;
+        let want = s.count(None, end - 9 * MINUTE_MS, end, |c| c.outcome == Outcome::Success) * 10.0 / 9.0;
+        assert!((v - want).abs() <= 1e-6 * want.max(1.0), "at {ts}: {v} vs {want}");
+    }
+    let out = promtool(&["series", "--match=toolpulse_tool_calls_total{server=\"github\",outcome=\"success\"}", &url]);
+    assert!(out.lines().count() > 10 && out.lines().all(|l| l.contains("server=\"github\"") && l.contains("outcome=\"success\"")), "{out}");
+    let out = promtool(&["labels", &url, "server"]);
+    let servers: Vec<&str> = out.lines().collect();
+    assert_eq!(servers, got.keys().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grafana_request_sequence_and_dashboards() {
+    let s = seeded().await;
+    let now = format!("{}", s.at_ms as f64 / 1000.0 + 0.678);
+    // "Save & test": an instant query 1+1 by form POST, then buildinfo.
+    let (status, v) = post_form(&s, "/api/v1/query", &[("query", "1+1"), ("time", &now)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["data"]["resultType"], "scalar");
+    assert_eq!(v["data"]["result"][1], "2");
+    let (status, v) = get(&s, "/api/v1/status/buildinfo", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(v["data"]["version"].as_str().unwrap().starts_with("2."));
+    // On load: rules, and an exemplars probe with times in milliseconds.
+    let (status, v) = get(&s, "/api/v1/rules", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let groups = v["data"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 5, "one group per SLO");
+    assert!(groups.iter().flat_map(|g| g["rules"].as_array().unwrap()).all(|r| r["type"] == "alerting" && r["health"] == "ok"));
+    let start_ms = format!("{}", s.at_ms - 3_600_000);
+    let end_ms = format!("{}", s.at_ms);
+    let (status, v) = get(&s, "/api/v1/query_exemplars", &[("query", "toolpulse_tool_calls_total"), ("start", &start_ms), ("end", &end_ms)]).await;
+    assert_eq!((status, v["data"].clone()), (StatusCode::OK, serde_json::json!([])));
+    // The query editor: metric names, label names and values, series, metadata.
+    let start = format!("{}", s.at_ms as f64 / 1000.0 - 3600.0);
+    let (_, v) = get(&s, "/api/v1/label/__name__/values", &[("start", &start), ("end", &now), ("limit", "40000")]).await;
+    let names: Vec<&str> = v["data"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    for m in ["toolpulse_tool_calls_total", "toolpulse_tool_call_duration_seconds_bucket", "toolpulse_slo_burn_rate", "ALERTS"] {
+        assert!(names.contains(&m), "{m} in {names:?}");
+    }
+    let (status, v) = post_form(&s, "/api/v1/labels", &[("match[]", "toolpulse_tool_calls_total"), ("start", &start), ("end", &now), ("limit", "40000")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let labels: Vec<&str> = v["data"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    for l in ["__name__", "agent", "outcome", "server", "tool"] {
+        assert!(labels.contains(&l), "{l} in {labels:?}");
+    }
+    let (_, v) = get(&s, "/api/v1/label/outcome/values", &[("match[]", "toolpulse_tool_calls_total{server=\"postgres\"}"), ("start", &start), ("end", &now)]).await;
+    assert!(v["data"].as_array().unwrap().iter().any(|x| x == "tool_error"));
+    let (status, v) = post_form(&s, "/api/v1/series", &[("match[]", "toolpulse_slo_objective"), ("start", &start), ("end", &now)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["data"].as_array().unwrap().len(), 5);
+    let (_, v) = get(&s, "/api/v1/metadata", &[("limit", "10000")]).await;
+    assert_eq!(v["data"]["toolpulse_tool_calls_total"][0]["type"], "counter");
+    // A panel query as Grafana writes it: POST form, step in seconds, Go-style range.
+    let (status, v) = post_form(
+        &s,
+        "/api/v1/query_range",
+        &[("query", "sum by (outcome) (rate(toolpulse_tool_calls_total[4m0s]))"), ("start", &start), ("end", &now), ("step", "15")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["resultType"], "matrix");
+    assert!(v["data"]["result"].as_array().unwrap().len() >= 4);
+    // The postgres incident pages.
+    let (_, v) = get(&s, "/api/v1/alerts", &[]).await;
+    assert!(v["data"]["alerts"].as_array().unwrap().iter().any(|a| a["labels"]["slo"] == "postgres-availability" && a["state"] == "firing"), "{v}");
+
+    // Every query of every shipped dashboard returns data.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let d: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for panel in d["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                let q = expr.replace("$__rate_interval", "4m").replace("$__interval", "1m").replace("$__range", "1h").replace("$server", "postgres").replace("$slo", ".*");
+                let (status, v) = post_form(&s, "/api/v1/query_range", &[("query", &q), ("start", &start), ("end", &now), ("step", "60")]).await;
+                assert_eq!(status, StatusCode::OK, "{}: {q}: {v}", path.display());
+                assert!(!v["data"]["result"].as_array().unwrap().is_empty(), "{}: no data for {q}", path.display());
+                checked += 1;
+            }
+        }
+        for var in d["templating"]["list"].as_array().unwrap() {
+            let def = var["definition"].as_str().unwrap();
+            let inner = def.trim_start_matches("label_values(").trim_end_matches(')');
+            let (metric, label) = inner.rsplit_once(", ").unwrap();
+            let (_, v) = get(&s, &format!("/api/v1/label/{label}/values"), &[("match[]", metric), ("start", &start), ("end", &now)]).await;
+            assert!(!v["data"].as_array().unwrap().is_empty(), "variable {def}");
+        }
+    }
+    assert!(checked >= 15, "{checked} dashboard queries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_promql_and_missing_token() {
+    let s = seeded().await;
+    for (q, says) in [
+        ("rate(toolpulse_tool_calls_total[5m:1m])", "subqueries"),
+        ("predict_linear(toolpulse_tool_calls_total[5m], 60)", "predict_linear"),
+        ("sum(", "invalid parameter \"query\""),
+    ] {
+        let (status, v) = get(&s, "/api/v1/query", &[("query", q)]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}");
+        assert_eq!((v["status"].as_str(), v["errorType"].as_str()), (Some("error"), Some("bad_data")), "{q}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{q}: {v}");
+    }
+    let (status, v) = get(&s, "/api/v1/query_range", &[("query", "up"), ("start", "10"), ("end", "5"), ("step", "1")]).await;
+    assert_eq!((status, v["errorType"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_data")));
+    for path in ["/api/v1/query?query=1%2B1", "/api/v1/labels", "/api/v1/rules", "/api/v1/status/buildinfo"] {
+        let r = reqwest::get(format!("{}{path}", s.url())).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+}
