@@ -119,7 +119,7 @@ fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
     let http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_toolpulse"))
-        .args(["serve", "--pg-listen", "off", "--kafka-brokers", &brokers, "--kafka-topics", "bench", "--listen", &format!("127.0.0.1:{http_port}")])
+        .args(["serve", "--pg-listen", "off", "--otlp-grpc-listen", "off", "--kafka-brokers", &brokers, "--kafka-topics", "bench", "--listen", &format!("127.0.0.1:{http_port}")])
         .arg("--data-dir")
         .arg(&data)
         .env("TOOLPULSE_TOKEN", "bench")

@@ -205,6 +205,7 @@ fn webhook_bench(base: &PathBuf, interval: u64, rt: &tokio::runtime::Runtime) {
         cfg.server.listen = "127.0.0.1:0".parse().unwrap();
         cfg.server.token = "bench".into();
         cfg.pgwire.enabled = false;
+        cfg.otlp.grpc_enabled = false;
         cfg.slo.dir = Some(dir.join("slos"));
         cfg.slo.interval = Duration::from_secs(interval);
         cfg.slo.receivers = vec![toolpulse_slo::notify::ReceiverConfig::new("bench", hook)];

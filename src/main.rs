@@ -6,7 +6,10 @@ use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
-    toolpulse_serve::telemetry::init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let _telemetry = {
+        let _in_runtime = rt.enter();
+        toolpulse_serve::telemetry::init()
+    };
     rt.block_on(cli.run())
 }

@@ -47,6 +47,7 @@ async fn page_alert_reaches_alertmanager() {
     cfg.data_dir = dir.path().join("data");
     cfg.server.listen = "127.0.0.1:0".parse().unwrap();
     cfg.pgwire.enabled = false;
+    cfg.otlp.grpc_enabled = false;
     cfg.server.token = TOKEN.into();
     cfg.slo.dir = Some(dir.path().join("slos"));
     cfg.slo.alertmanager = Some(toolpulse_slo::notify::AlertmanagerConfig { url: am_url.clone(), timeout: Duration::from_secs(5) });

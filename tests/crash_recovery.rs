@@ -25,7 +25,7 @@ fn ingester(brokers: &str, data_dir: &std::path::Path) -> ChildGuard {
     let debug = std::env::var("CHILD_KAFKA_DEBUG").map(|d| format!("debug = \"{d}\"\n")).unwrap_or_default();
     std::fs::write(&config, format!("[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n{debug}")).unwrap();
     Command::new(env!("CARGO_BIN_EXE_toolpulse"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--pg-listen", "off", "--kafka-brokers", brokers, "--kafka-topics", TOPIC])
+        .args(["serve", "--listen", "127.0.0.1:0", "--pg-listen", "off", "--otlp-grpc-listen", "off", "--kafka-brokers", brokers, "--kafka-topics", TOPIC])
         .arg("-c")
         .arg(&config)
         .arg("--data-dir")

@@ -16,6 +16,7 @@ async fn start(dir: &std::path::Path) -> RunningServer {
     cfg.data_dir = dir.to_owned();
     cfg.server.listen = "127.0.0.1:0".parse().unwrap();
     cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
     cfg.server.token = "test-token-123".into();
     cfg.ingest.max_body_mb = 1;
     Server::start(cfg).await.unwrap()

@@ -36,7 +36,7 @@ fn ingester(brokers: &str, data_dir: &Path) -> ChildGuard {
     std::fs::write(&config, "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n").unwrap();
     ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_toolpulse"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--pg-listen", "off", "--kafka-brokers", brokers, "--kafka-topics", TOPIC, "--kafka-group", GROUP])
+            .args(["serve", "--listen", "127.0.0.1:0", "--pg-listen", "off", "--otlp-grpc-listen", "off", "--kafka-brokers", brokers, "--kafka-topics", TOPIC, "--kafka-group", GROUP])
             .arg("-c")
             .arg(&config)
             .arg("--data-dir")

@@ -21,9 +21,12 @@ const MINUTE_MS: i64 = 60_000;
 /// What the test keeps of each event to compute expectations itself.
 struct Call {
     ts_ms: i64,
+    ts_ns: i64,
     server: String,
     duration_ms: f64,
     outcome: Outcome,
+    trace: Option<[u8; 16]>,
+    depth: u16,
 }
 
 struct Seeded {
@@ -53,6 +56,7 @@ async fn seeded() -> Seeded {
     cfg.data_dir = dir.path().to_owned();
     cfg.server.listen = "127.0.0.1:0".parse().unwrap();
     cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
     cfg.server.token = TOKEN.into();
     cfg.slo.dir = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("slo/specs"));
     let server = Server::start(cfg).await.unwrap();
@@ -70,7 +74,15 @@ async fn seeded() -> Seeded {
     let events: Vec<_> = Generator::new(spec).take(n).collect();
     let calls = events
         .iter()
-        .map(|e| Call { ts_ms: e.timestamp_ns / 1_000_000, server: e.server.to_string(), duration_ms: e.duration_ms, outcome: e.outcome })
+        .map(|e| Call {
+            ts_ms: e.timestamp_ns / 1_000_000,
+            ts_ns: e.timestamp_ns,
+            server: e.server.to_string(),
+            duration_ms: e.duration_ms,
+            outcome: e.outcome,
+            trace: e.trace_id,
+            depth: e.chain_depth.unwrap_or(1),
+        })
         .collect::<Vec<_>>();
     let last = calls.iter().map(|c| c.ts_ms).max().unwrap();
     assert!(last < now, "events are in the past");
@@ -190,6 +202,32 @@ async fn counters_and_histograms_match_the_raw_events() {
     m.sort_by(f64::total_cmp);
     let exact_minute = m[((0.99 * m.len() as f64).ceil() as usize).max(1) - 1];
     assert!((hdr - exact_minute).abs() <= exact_minute * 0.001 + 1e-6, "hdr p99 {hdr} vs exact {exact_minute}");
+    // Chain latency by depth: the chains (traces) started in the last minute, p50 of
+    // first start to last end, against the same computed here.
+    // (start ns, end in ms, depth) per trace
+    let mut chains: BTreeMap<[u8; 16], (i64, f64, u16)> = BTreeMap::new();
+    for c in s.calls.iter().filter(|c| c.trace.is_some()) {
+        let e = chains.entry(c.trace.unwrap()).or_insert((i64::MAX, f64::MIN, 1));
+        e.0 = e.0.min(c.ts_ns);
+        e.1 = e.1.max(c.ts_ns as f64 / 1e6 + c.duration_ms);
+        e.2 = e.2.max(c.depth);
+    }
+    let (_, v) = get(&s, "/api/v1/query", &[("query", "toolpulse_tool_chain_duration_quantile_seconds{quantile=\"0.5\"}"), ("time", &t)]).await;
+    let by_depth = by_label(&v, "depth");
+    assert!(!by_depth.is_empty(), "{v}");
+    for (depth, got) in &by_depth {
+        // The newest minute with chains of this depth (within the 5-minute lookback).
+        let of_depth = || chains.values().filter(|c| c.2.to_string() == *depth && c.0 / 1_000_000 < at);
+        let newest = of_depth().map(|c| c.0 / 1_000_000 / MINUTE_MS).max().expect("the server reports only depths it has seen");
+        assert!((newest + 1) * MINUTE_MS > at - 5 * MINUTE_MS, "depth {depth} has no chain in the lookback");
+        let mut d: Vec<f64> = of_depth()
+            .filter(|c| c.0 / 1_000_000 / MINUTE_MS == newest)
+            .map(|c| (c.1 - c.0 as f64 / 1e6) / 1000.0)
+            .collect();
+        d.sort_by(f64::total_cmp);
+        let want = d[((0.5 * d.len() as f64).ceil() as usize).max(1) - 1];
+        assert!((got - want).abs() <= want * 0.001 + 1e-6, "depth {depth}: chain p50 {got} vs {want}");
+    }
     // A selection that keeps every label reads the raw table; its series sum to the same calls.
     let (_, v) = get(&s, "/api/v1/query", &[("query", "toolpulse_tool_calls_total{server=\"jira\"}"), ("time", &t)]).await;
     let series = v["data"]["result"].as_array().unwrap();
@@ -250,7 +288,7 @@ async fn grafana_request_sequence_and_dashboards() {
     let (status, v) = get(&s, "/api/v1/rules", &[]).await;
     assert_eq!(status, StatusCode::OK);
     let groups = v["data"]["groups"].as_array().unwrap();
-    assert_eq!(groups.len(), 5, "one group per SLO");
+    assert_eq!(groups.len(), 6, "one group per SLO");
     assert!(groups.iter().flat_map(|g| g["rules"].as_array().unwrap()).all(|r| r["type"] == "alerting" && r["health"] == "ok"));
     let start_ms = format!("{}", s.at_ms - 3_600_000);
     let end_ms = format!("{}", s.at_ms);
@@ -273,7 +311,7 @@ async fn grafana_request_sequence_and_dashboards() {
     assert!(v["data"].as_array().unwrap().iter().any(|x| x == "tool_error"));
     let (status, v) = post_form(&s, "/api/v1/series", &[("match[]", "toolpulse_slo_objective"), ("start", &start), ("end", &now)]).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(v["data"].as_array().unwrap().len(), 5);
+    assert_eq!(v["data"].as_array().unwrap().len(), 6);
     let (_, v) = get(&s, "/api/v1/metadata", &[("limit", "10000")]).await;
     assert_eq!(v["data"]["toolpulse_tool_calls_total"][0]["type"], "counter");
     // A panel query as Grafana writes it: POST form, step in seconds, Go-style range.

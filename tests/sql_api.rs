@@ -19,6 +19,7 @@ async fn start_with_events(dir: &std::path::Path) -> RunningServer {
     cfg.data_dir = dir.to_owned();
     cfg.server.listen = "127.0.0.1:0".parse().unwrap();
     cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
     cfg.server.token = TOKEN.into();
     cfg.query.max_rows = 5;
     let s = Server::start(cfg).await.unwrap();

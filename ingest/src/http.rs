@@ -2,12 +2,11 @@
 //! gzip-compressed) and answers, once the good events are durable, with the
 //! accepted and rejected counts and an error per bad line.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +17,7 @@ use toolpulse_schemas::DecodeLimits;
 use toolpulse_schemas::timestamp::now_ns;
 
 use crate::body::{DecodeContext, LineError, decode_body};
+use crate::compression::{CompressionError, decompress};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::writer::{Submission, WriterHandle};
@@ -89,7 +89,11 @@ async fn handle(st: &HttpState, headers: &HeaderMap, body: Body, request_id: Str
     let raw = axum::body::to_bytes(body, st.cfg.max_body_bytes)
         .await
         .map_err(|_| HttpError::TooLarge(format!("request body exceeds {} bytes", st.cfg.max_body_bytes)))?;
-    let bytes = decompress(headers, raw, st.cfg.max_decompressed_bytes)?;
+    let bytes = decompress(headers, raw, st.cfg.max_decompressed_bytes).map_err(|e| match e {
+        CompressionError::Invalid(_) => HttpError::BadRequest(e.to_string()),
+        CompressionError::TooLarge(_) => HttpError::TooLarge(e.to_string()),
+        CompressionError::Unsupported(enc) => HttpError::UnsupportedEncoding(enc),
+    })?;
     let ctx = DecodeContext { limits: st.cfg.limits.clone(), now_ns: now_ns(), request_id: request_id.clone() };
     let decoded = tokio::task::spawn_blocking(move || decode_body(&bytes, &ctx))
         .await
@@ -100,7 +104,7 @@ async fn handle(st: &HttpState, headers: &HeaderMap, body: Body, request_id: Str
     let mut errors = decoded.errors;
     let errors_truncated = errors.len() > st.cfg.max_reported_errors;
     errors.truncate(st.cfg.max_reported_errors);
-    let sub = Submission { source: "http", events: decoded.events, dead: decoded.dead };
+    let sub = Submission { source: "http", events: decoded.events, dead: decoded.dead, ..Submission::default() };
     let durable = st.writer.try_submit(sub).map_err(|r| HttpError::from(r.error))?;
     st.metrics.accept("http", accepted as u64);
     for e in &errors {
@@ -114,23 +118,6 @@ async fn handle(st: &HttpState, headers: &HeaderMap, body: Body, request_id: Str
     let status = if accepted == 0 && rejected > 0 { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let body = IngestResponse { request_id, accepted, rejected, errors, errors_truncated };
     Ok((status, axum::Json(body)).into_response())
-}
-
-fn decompress(headers: &HeaderMap, raw: Bytes, max: usize) -> Result<Bytes, HttpError> {
-    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity");
-    match encoding.trim().to_ascii_lowercase().as_str() {
-        "identity" | "" => Ok(raw),
-        "gzip" | "x-gzip" => {
-            let mut out = Vec::with_capacity(raw.len() * 4);
-            let mut reader = flate2::read::MultiGzDecoder::new(&raw[..]).take(max as u64 + 1);
-            reader.read_to_end(&mut out).map_err(|e| HttpError::BadRequest(format!("invalid gzip body: {e}")))?;
-            if out.len() > max {
-                return Err(HttpError::TooLarge(format!("decompressed body exceeds {max} bytes")));
-            }
-            Ok(Bytes::from(out))
-        }
-        other => Err(HttpError::UnsupportedEncoding(other.to_owned())),
-    }
 }
 
 #[derive(Debug)]

@@ -72,7 +72,7 @@ pub async fn import_ndjson<R: Read + Send + 'static>(
         report.lines += lines;
         report.accepted += decoded.accepted as u64;
         report.rejected += decoded.dead.len() as u64;
-        let sub = Submission { source: "import", events: decoded.events, dead: decoded.dead };
+        let sub = Submission { source: "import", events: decoded.events, dead: decoded.dead, ..Submission::default() };
         tickets.push(writer.submit(sub).await?);
         tickets.retain_mut(|t| t.poll_done().is_none_or(|r| r.is_err()));
     }

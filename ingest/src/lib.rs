@@ -4,12 +4,14 @@
 //! durable: HTTP answers only then, Kafka commits offsets only then.
 
 pub mod body;
+pub mod compression;
 pub mod dedup;
 pub mod error;
 pub mod http;
 pub mod import;
 pub mod kafka;
 pub mod metrics;
+pub mod otlp;
 pub mod rollup;
 pub mod writer;
 

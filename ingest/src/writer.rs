@@ -57,12 +57,14 @@ pub struct Submission {
     /// "kafka", "http", "otlp", "import": labels the metrics.
     pub source: &'static str,
     pub events: Vec<RecordBatch>,
+    /// OTLP spans (the `spans` table).
+    pub spans: Vec<RecordBatch>,
     pub dead: Vec<DeadLetter>,
 }
 
 impl Submission {
     fn memory_bytes(&self) -> usize {
-        self.events.iter().map(RecordBatch::get_array_memory_size).sum::<usize>()
+        self.events.iter().chain(&self.spans).map(RecordBatch::get_array_memory_size).sum::<usize>()
             + self.dead.iter().map(|d| d.raw.len() + d.reason.len() + 128).sum::<usize>()
     }
 }
@@ -192,6 +194,7 @@ impl IngestWriter {
 #[derive(Default)]
 struct Buffer {
     events: Vec<RecordBatch>,
+    spans: Vec<RecordBatch>,
     dead: Vec<DeadLetter>,
     rows: usize,
     bytes: usize,
@@ -204,7 +207,7 @@ struct Buffer {
 
 impl Buffer {
     fn is_empty(&self) -> bool {
-        self.acks.is_empty() && self.events.is_empty() && self.dead.is_empty()
+        self.acks.is_empty() && self.events.is_empty() && self.spans.is_empty() && self.dead.is_empty()
     }
 }
 
@@ -329,6 +332,13 @@ impl Task {
         if duplicates > 0 {
             self.metrics.duplicates.get_or_create(&SourceLabels { source: sub.source.to_owned() }).inc_by(duplicates as u64);
         }
+        for batch in sub.spans {
+            let kept = self.drop_known_spans(&batch);
+            if kept.num_rows() > 0 {
+                self.buffer.bytes += kept.get_array_memory_size();
+                self.buffer.spans.push(kept);
+            }
+        }
         self.buffer.bytes += sub.dead.iter().map(|d| d.raw.len()).sum::<usize>();
         self.buffer.dead.extend(sub.dead);
         self.buffer.permits.push(permit);
@@ -337,12 +347,29 @@ impl Task {
         self.metrics.buffered_bytes.set(self.buffer.bytes as i64);
     }
 
+    /// Keeps the rows whose event id, and whose call key (from their trace and
+    /// span ids, when they have them), were not stored recently.
     fn drop_known_ids(&mut self, batch: &RecordBatch) -> RecordBatch {
         let Some(ids) = batch.column_by_name("event_id") else { return batch.clone() };
         let ids = ids.as_fixed_size_binary();
+        let calls = call_keys(batch);
         let keep: BooleanArray = (0..ids.len())
-            .map(|i| Some(<&[u8; 16]>::try_from(ids.value(i)).map(|k| self.dedup.insert(k)).unwrap_or(true)))
+            .map(|i| {
+                let new_id = <&[u8; 16]>::try_from(ids.value(i)).map(|k| self.dedup.insert(k)).unwrap_or(true);
+                let new_call = calls[i].as_ref().is_none_or(|k| self.dedup.insert(k));
+                Some(new_id && new_call)
+            })
             .collect();
+        if keep.true_count() == keep.len() {
+            return batch.clone();
+        }
+        filter_record_batch(batch, &keep).unwrap_or_else(|_| batch.clone())
+    }
+
+    /// Keeps the spans not stored recently (an exporter's retry sends them again).
+    fn drop_known_spans(&mut self, batch: &RecordBatch) -> RecordBatch {
+        let keys = span_keys(batch);
+        let keep: BooleanArray = keys.iter().map(|k| Some(k.as_ref().is_none_or(|k| self.dedup.insert(k)))).collect();
         if keep.true_count() == keep.len() {
             return batch.clone();
         }
@@ -351,7 +378,9 @@ impl Task {
 
     fn start_flush(&mut self, mut buffer: Buffer) -> JoinHandle<FlushOutcome> {
         let files = self.files.clone();
+        let span = tracing::info_span!("ingest.flush", rows = buffer.rows, spans = buffer.spans.len(), dead = buffer.dead.len());
         tokio::task::spawn_blocking(move || {
+            let _enter = span.enter();
             let start = Instant::now();
             let result = write_buffer(&files, &mut buffer);
             FlushOutcome { result, elapsed: start.elapsed(), buffer }
@@ -401,6 +430,7 @@ fn write_buffer(files: &FileWriter, buffer: &mut Buffer) -> Result<Vec<WrittenFi
     if let Some(r) = crate::rollup::rollup_agents(&buffer.events)? {
         write_table(files, Table::RollupsAgents1m, &[r], &mut buffer.done, &mut written)?;
     }
+    write_table(files, Table::Spans, &buffer.spans, &mut buffer.done, &mut written)?;
     if !buffer.dead.is_empty() {
         let mut b = DeadLetterBatchBuilder::default();
         for d in &buffer.dead {
@@ -409,6 +439,31 @@ fn write_buffer(files: &FileWriter, buffer: &mut Buffer) -> Result<Vec<WrittenFi
         write_table(files, Table::DeadLetters, &[b.finish()], &mut buffer.done, &mut written)?;
     }
     Ok(written)
+}
+
+/// Per row, the call key of rows that carry a trace id and a span id.
+fn call_keys(batch: &RecordBatch) -> Vec<Option<[u8; 16]>> {
+    trace_context_keys(batch, toolpulse_schemas::ids::call_key)
+}
+
+/// Per span row, its deduplication key.
+fn span_keys(batch: &RecordBatch) -> Vec<Option<[u8; 16]>> {
+    trace_context_keys(batch, toolpulse_schemas::ids::span_key)
+}
+
+fn trace_context_keys(batch: &RecordBatch, key: fn(&[u8; 16], &[u8; 8]) -> [u8; 16]) -> Vec<Option<[u8; 16]>> {
+    let (Some(t), Some(s)) = (batch.column_by_name("trace_id"), batch.column_by_name("span_id")) else {
+        return vec![None; batch.num_rows()];
+    };
+    let (t, s) = (t.as_fixed_size_binary(), s.as_fixed_size_binary());
+    (0..batch.num_rows())
+        .map(|i| {
+            if t.is_null(i) || s.is_null(i) {
+                return None;
+            }
+            Some(key(t.value(i).try_into().ok()?, s.value(i).try_into().ok()?))
+        })
+        .collect()
 }
 
 fn write_table(

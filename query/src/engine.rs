@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -42,6 +43,17 @@ impl Default for QueryConfig {
 const VIEWS: &[(&str, &str)] = &[
     ("tool_calls_last_hour", "SELECT * FROM tool_calls WHERE timestamp >= now() - INTERVAL '1 hour'"),
     ("tool_calls_last_day", "SELECT * FROM tool_calls WHERE timestamp >= now() - INTERVAL '1 day'"),
+    // One row per trace that holds MCP tool calls: its chain of calls, from the
+    // first call's start to the last call's end.
+    (
+        "tool_chains",
+        "SELECT trace_id, min(timestamp) AS started_at, \
+         max(CAST(timestamp AS BIGINT) / 1000000.0 + duration_ms) - min(CAST(timestamp AS BIGINT) / 1000000.0) AS duration_ms, \
+         max(coalesce(chain_depth, 1)) AS depth, count(*) AS calls, count(DISTINCT server) AS servers, \
+         array_agg(concat(server, '/', tool) ORDER BY timestamp) AS path, \
+         bool_or(outcome <> 'success') AS failed \
+         FROM tool_calls WHERE trace_id IS NOT NULL GROUP BY trace_id",
+    ),
 ];
 
 /// A query engine over one data directory.
@@ -55,6 +67,9 @@ impl QueryEngine {
     pub async fn open(dir: DataDir, cfg: QueryConfig) -> Result<Self, QueryError> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(cfg.memory_limit_bytes)))
+            // The store gains files every flush: DataFusion's default listing
+            // cache (no TTL) would hide them from partitions already listed.
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()?;
         let config = SessionConfig::new()
             .with_information_schema(true)
@@ -66,6 +81,7 @@ impl QueryEngine {
         ctx.register_table("dead_letters", Arc::new(StoreTable::new(dir.clone(), Table::DeadLetters, dead_letters_schema())))?;
         ctx.register_table("rollups_1m", Arc::new(StoreTable::new(dir.clone(), Table::Rollups1m, rollups_1m_schema())))?;
         ctx.register_table("rollups_agents_1m", Arc::new(StoreTable::new(dir.clone(), Table::RollupsAgents1m, rollups_agents_1m_schema())))?;
+        ctx.register_table("spans", Arc::new(StoreTable::new(dir.clone(), Table::Spans, toolpulse_schemas::span_schema::spans_schema())))?;
         ctx.register_table(
             "slo_status",
             Arc::new(StoreTable::new(dir, Table::SloStatus, toolpulse_schemas::slo_status_schema::slo_status_schema())),
@@ -90,6 +106,7 @@ impl QueryEngine {
 
     /// Runs user SQL inside the sandbox; with `max_rows`, at most that many rows
     /// come back and the flag says whether more were cut.
+    #[tracing::instrument(name = "sql.query", skip(self, sql), fields(sql.len = sql.len()))]
     pub async fn run_user_sql(&self, sql: &str, max_rows: Option<usize>) -> Result<(Vec<RecordBatch>, bool), QueryError> {
         let mut df = self.plan_user_sql(sql).await?;
         if let Some(n) = max_rows {

@@ -77,6 +77,18 @@ async fn one_hour_of_a_thirty_day_store_opens_only_that_hour() {
     assert_eq!(single_i64(&all), 30 * 24 * 40);
 }
 
+#[tokio::test]
+async fn files_written_after_a_query_are_seen_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), 1, 25, None);
+    let e = engine(dir.path(), QueryConfig::default()).await;
+    let count = "SELECT count(*) FROM tool_calls";
+    assert_eq!(single_i64(&e.run_user_sql(count, None).await.unwrap().0), 25);
+    // A flush adds a file to the hour the engine has already listed.
+    store(dir.path(), 1, 25, None);
+    assert_eq!(single_i64(&e.run_user_sql(count, None).await.unwrap().0), 50);
+}
+
 /// Nearest-rank percentile of sorted values.
 fn exact(sorted: &[f64], q: f64) -> f64 {
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());

@@ -70,6 +70,32 @@ pub type TraceId = [u8; 16];
 /// A W3C span id: 8 bytes, written as 16 lowercase hex digits.
 pub type SpanId = [u8; 8];
 
+/// The deduplication key of one call, from its trace context: a tool call that
+/// arrives twice (as an audit event and as an OTLP span, or in two exports) has
+/// the same `(trace_id, span_id)`, whatever its event ids.
+pub fn call_key(trace: &TraceId, span: &SpanId) -> [u8; 16] {
+    keyed(b"call", trace, span)
+}
+
+/// The deduplication key of one stored span.
+pub fn span_key(trace: &TraceId, span: &SpanId) -> [u8; 16] {
+    keyed(b"span", trace, span)
+}
+
+/// The event id given to a tool call that arrived as a span: stable across an
+/// exporter's retries, and distinct from its call key (both are deduplicated).
+pub fn span_event_id(trace: &TraceId, span: &SpanId) -> [u8; 16] {
+    keyed(b"evid", trace, span)
+}
+
+fn keyed(kind: &[u8; 4], trace: &TraceId, span: &SpanId) -> [u8; 16] {
+    let mut buf = [0u8; 28];
+    buf[..4].copy_from_slice(kind);
+    buf[4..20].copy_from_slice(trace);
+    buf[20..].copy_from_slice(span);
+    xxhash_rust::xxh3::xxh3_128(&buf).to_be_bytes()
+}
+
 /// Parses `N` bytes from exactly `2N` hex digits (either case).
 pub fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     let b = s.as_bytes();

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod limits;
 pub mod rollup_schema;
 pub mod slo_status_schema;
+pub mod span_schema;
 pub mod timestamp;
 
 pub use batch::{EventBatchBuilder, events_from_batch};

@@ -24,6 +24,25 @@ pub struct Config {
     pub query: QuerySection,
     pub slo: SloSection,
     pub pgwire: PgWireSection,
+    pub otlp: OtlpSection,
+}
+
+/// OTLP trace receivers: OTLP/HTTP is always on (`POST /v1/traces` on the HTTP
+/// port); OTLP/gRPC listens on its own port.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpSection {
+    pub grpc_enabled: bool,
+    pub grpc_listen: SocketAddr,
+    /// Where a tool call's server name comes from: `server_address` (then
+    /// `service.name`) or `service_name` (then `server.address`).
+    pub server_name: toolpulse_ingest::otlp::mcp::ServerName,
+}
+
+impl Default for OtlpSection {
+    fn default() -> Self {
+        Self { grpc_enabled: true, grpc_listen: SocketAddr::from(([127, 0, 0, 1], 4317)), server_name: Default::default() }
+    }
 }
 
 /// The PostgreSQL wire protocol endpoint (password: the API token).
@@ -138,6 +157,7 @@ impl Default for Config {
             query: QuerySection::default(),
             slo: SloSection::default(),
             pgwire: PgWireSection::default(),
+            otlp: OtlpSection::default(),
         }
     }
 }
@@ -215,6 +235,10 @@ pub struct ConfigOverrides {
     #[arg(long)]
     #[serde(skip)]
     pub pg_listen: Option<String>,
+    /// OTLP/gRPC listen address (`off` to disable).
+    #[arg(long)]
+    #[serde(skip)]
+    pub otlp_grpc_listen: Option<String>,
 }
 
 /// A configuration that could not be read.
@@ -261,6 +285,16 @@ impl Config {
         }
         if let Some(d) = &f.slo_dir {
             self.slo.dir = Some(d.clone());
+        }
+        match f.otlp_grpc_listen.as_deref() {
+            Some("off") => self.otlp.grpc_enabled = false,
+            Some(addr) => {
+                if let Ok(a) = addr.parse() {
+                    self.otlp.grpc_listen = a;
+                    self.otlp.grpc_enabled = true;
+                }
+            }
+            None => {}
         }
         match f.pg_listen.as_deref() {
             Some("off") => self.pgwire.enabled = false,

@@ -8,8 +8,8 @@ use tokio::task::JoinHandle;
 use toolpulse_storage::compact::{CompactionPolicy, compact_table};
 use toolpulse_storage::{FileWriter, Table};
 
-/// Tables the compaction job keeps tidy.
-const COMPACTED: [Table; 2] = [Table::ToolCalls, Table::DeadLetters];
+/// Tables the compaction job keeps tidy (every table: frequent flushes make small files).
+const COMPACTED: [Table; 6] = [Table::ToolCalls, Table::DeadLetters, Table::Rollups1m, Table::RollupsAgents1m, Table::Spans, Table::SloStatus];
 
 /// Runs one compaction pass over every table every `interval` until `stop` turns true.
 pub fn spawn_compaction(files: Arc<FileWriter>, interval: Duration, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {

@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use toolpulse_ingest::http::HttpIngestConfig;
+use toolpulse_ingest::otlp::{ConvertOptions, OtlpContext};
 use toolpulse_ingest::kafka::{KafkaConfig, KafkaSource};
 use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig, WriterHandle};
 use toolpulse_query::{QueryConfig, QueryEngine};
@@ -55,6 +56,9 @@ pub struct RunningServer {
     /// Where the PostgreSQL protocol listens, when enabled.
     pub pg_addr: Option<SocketAddr>,
     pg_task: Option<JoinHandle<()>>,
+    /// Where OTLP/gRPC listens, when enabled.
+    pub otlp_grpc_addr: Option<SocketAddr>,
+    otlp_task: Option<JoinHandle<()>>,
 }
 
 #[derive(Clone)]
@@ -111,8 +115,26 @@ impl Server {
         let http_cfg = HttpIngestConfig {
             max_body_bytes: cfg.ingest.max_body_mb << 20,
             max_decompressed_bytes: (cfg.ingest.max_body_mb << 20) * 4,
-            limits,
+            limits: limits.clone(),
             ..HttpIngestConfig::default()
+        };
+        let otlp = OtlpContext {
+            writer: writer.clone(),
+            metrics: metrics.clone(),
+            options: Arc::new(ConvertOptions { limits: limits.clone(), server_name: cfg.otlp.server_name }),
+            max_body_bytes: http_cfg.max_body_bytes,
+            max_decompressed_bytes: http_cfg.max_decompressed_bytes,
+            ack_timeout: http_cfg.ack_timeout,
+        };
+        let (otlp_grpc_addr, otlp_task) = if cfg.otlp.grpc_enabled {
+            let t = token.clone();
+            let (addr, task) = toolpulse_ingest::otlp::grpc::spawn(cfg.otlp.grpc_listen, otlp.clone(), move |p| t.matches(p), stop_rx.clone())
+                .await
+                .with_context(|| format!("binding the OTLP/gRPC endpoint {}", cfg.otlp.grpc_listen))?;
+            tracing::info!(%addr, "OTLP/gRPC listening");
+            (Some(addr), Some(task))
+        } else {
+            (None, None)
         };
         let engine = QueryEngine::open(DataDir::new(&cfg.data_dir), query_config(&cfg)).await.context("opening the query engine")?;
         let slo = slo_engine(&cfg, &engine, files_for_status.clone(), &mut registry)?;
@@ -122,6 +144,7 @@ impl Server {
             .route("/metrics", get(metrics_text))
             .with_state(state.clone())
             .merge(toolpulse_ingest::http::router(writer.clone(), metrics, http_cfg))
+            .merge(toolpulse_ingest::otlp::http::router(otlp))
             .merge(crate::sql_api::router(engine.clone(), cfg.query.max_rows))
             .merge(crate::slo_api::router(slo.clone()))
             .merge(crate::prom_api::router(prom_engine(&engine, &slo, cfg.query.timeout), system_clock()))
@@ -155,7 +178,7 @@ impl Server {
                 .await
         });
         tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "toolpulse listening");
-        Ok(RunningServer { addr, token, token_source, stop, http, kafka, writer, writer_task, compaction, slo_tasks, slo, pg_addr, pg_task })
+        Ok(RunningServer { addr, token, token_source, stop, http, kafka, writer, writer_task, compaction, slo_tasks, slo, pg_addr, pg_task, otlp_grpc_addr, otlp_task })
     }
 }
 
@@ -239,7 +262,7 @@ impl RunningServer {
         for t in self.slo_tasks {
             let _ = t.await;
         }
-        if let Some(t) = self.pg_task {
+        for t in [self.pg_task, self.otlp_task].into_iter().flatten() {
             let _ = t.await;
         }
         self.writer.flush().await.context("final flush")?;

@@ -203,6 +203,7 @@ impl SloEngine {
     }
 
     /// One evaluation at `now_ms`: refresh, evaluate, alert, notify.
+    #[tracing::instrument(name = "slo.evaluate", skip(self), fields(slos = self.inner.specs.len()))]
     pub async fn evaluate_at(&self, now_ms: i64) -> Result<Evaluation, SloError> {
         let started = Instant::now();
         let (statuses, partitions_read) = {

@@ -5,6 +5,7 @@
 //! together ([`engine`]).
 
 pub mod alerts;
+pub mod chains;
 pub mod counts;
 pub mod engine;
 pub mod error;

@@ -56,7 +56,9 @@ pub async fn compute(ctx: &SessionContext, slos: &[&SloSpec], from: i64, to: i64
     let mut slices: Vec<HashMap<i64, SliceAcc>> = (0..slos.len()).map(|_| HashMap::new()).collect();
     // SLOs that select agents or tenants read the raw table; the others the rollups.
     for raw in [false, true] {
-        let group: Vec<usize> = (0..slos.len()).filter(|i| slos[*i].selector.uses_agent_or_tenant() == raw).collect();
+        let group: Vec<usize> = (0..slos.len())
+            .filter(|i| !matches!(slos[*i].sli, Sli::ChainLatency { .. }) && slos[*i].selector.uses_agent_or_tenant() == raw)
+            .collect();
         if group.is_empty() {
             continue;
         }
@@ -72,6 +74,7 @@ pub async fn compute(ctx: &SessionContext, slos: &[&SloSpec], from: i64, to: i64
             }
         }
     }
+    crate::chains::add(ctx, slos, from, to, &mut minutes).await?;
     for (i, accs) in slices.into_iter().enumerate() {
         for (start, acc) in accs {
             minutes[i].insert(start, judge_slice(slos[i], acc));
@@ -84,7 +87,7 @@ fn needs_hist(s: &SloSpec) -> bool {
     match s.sli {
         Sli::Latency { threshold_ms, .. } => bucket_for_ms(threshold_ms).is_none(),
         Sli::LatencyPercentile { .. } => true,
-        Sli::Ratio { .. } => false,
+        Sli::Ratio { .. } | Sli::ChainLatency { .. } => false,
     }
 }
 

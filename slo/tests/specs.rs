@@ -21,7 +21,9 @@ fn one_error(text: &str) -> SpecError {
 fn shipped_examples_load() {
     let specs = toolpulse_slo::spec::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap();
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["fleet-availability", "postgres-availability", "jira-latency", "jira-p99-per-minute", "slack-auth"]);
+    assert_eq!(names, ["fleet-availability", "postgres-availability", "jira-latency", "jira-p99-per-minute", "fleet-chains", "slack-auth"]);
+    let chains = specs.iter().find(|s| s.name == "fleet-chains").unwrap();
+    assert_eq!(chains.sli, Sli::ChainLatency { threshold_ms: 10000.0, min_depth: 2 });
     let slack = specs.iter().find(|s| s.name == "slack-auth").unwrap();
     assert_eq!(slack.sli.kind_name(), "auth_failure_rate", "OpenSLO ratio with bad = auth_failure");
     assert_eq!(slack.objective, 0.98);

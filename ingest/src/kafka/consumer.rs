@@ -39,7 +39,7 @@ impl Chunk {
         }
         metrics.accept("kafka", std::mem::take(&mut self.accepted));
         let events = if self.builder.is_empty() { Vec::new() } else { vec![self.builder.finish()] };
-        let sub = Submission { source: "kafka", events, dead: std::mem::take(&mut self.dead) };
+        let sub = Submission { source: "kafka", events, dead: std::mem::take(&mut self.dead), ..Submission::default() };
         let offsets = std::mem::take(&mut self.offsets);
         self.messages = 0;
         self.started = None;

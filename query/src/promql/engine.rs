@@ -47,6 +47,7 @@ impl PromEngine {
     }
 
     /// Evaluates `query` at the instant `at` (ms).
+    #[tracing::instrument(name = "promql.instant", skip(self))]
     pub async fn instant(&self, query: &str, at: i64) -> Result<QueryResult, PromError> {
         let expr = Self::parse(query)?;
         if let Expr::MatrixSelector(ms) = &expr {
@@ -68,6 +69,7 @@ impl PromEngine {
     }
 
     /// Evaluates `query` at every step of `[start, end]`.
+    #[tracing::instrument(name = "promql.range", skip(self))]
     pub async fn range(&self, query: &str, start: i64, end: i64, step: i64) -> Result<Val, PromError> {
         if step <= 0 {
             return Err(PromError::bad_data("zero or negative query resolution step widths are not accepted. Try a positive integer"));

@@ -98,6 +98,10 @@ pub enum Sli {
     /// A timeslice is good when the `percentile` of its calls (of `outcomes`)
     /// is at most `threshold_ms`.
     LatencyPercentile { percentile: f64, threshold_ms: f64, outcomes: OutcomeSet },
+    /// A chain of MCP calls (one trace) of at least `min_depth` is good when it
+    /// took at most `threshold_ms` from its first call's start to its last
+    /// call's end; chains are selected by their first call's server and tool.
+    ChainLatency { threshold_ms: f64, min_depth: u16 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +118,7 @@ impl Sli {
             Sli::Ratio { kind: RatioKind::AuthFailureRate, .. } => "auth_failure_rate",
             Sli::Latency { .. } => "latency",
             Sli::LatencyPercentile { .. } => "latency_percentile",
+            Sli::ChainLatency { .. } => "chain_latency",
         }
     }
 
@@ -132,7 +137,7 @@ impl Sli {
 
     /// Whether a duration histogram is needed to evaluate it.
     pub fn needs_histogram(&self) -> bool {
-        !matches!(self, Sli::Ratio { .. })
+        matches!(self, Sli::Latency { .. } | Sli::LatencyPercentile { .. })
     }
 }
 

@@ -73,6 +73,7 @@ pub(super) struct RawSli {
     pub outcomes: Option<Spanned<Vec<String>>>,
     pub threshold_ms: Option<Spanned<f64>>,
     pub percentile: Option<Spanned<f64>>,
+    pub min_depth: Option<Spanned<u16>>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +135,9 @@ pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<SloSpec, SpecError> {
         Some(a) => alerting(ctx, a)?,
         None => Alerting::default(),
     };
+    if matches!(sli, Sli::ChainLatency { .. }) && selector.uses_agent_or_tenant() {
+        return Err(ctx.at_span(&raw.sli, "chain_latency SLIs select chains by the server and tool of their first call, not by agent or tenant"));
+    }
     let spec = SloSpec {
         name,
         description: raw.description,
@@ -197,10 +201,18 @@ pub(super) fn sli(ctx: &Ctx<'_>, raw: &Spanned<RawSli>) -> Result<Sli, SpecError
                 outcomes: outcomes(&r.outcomes, "sli.outcomes")?.unwrap_or(OutcomeSet::ALL),
             }
         }
+        "chain_latency" => Sli::ChainLatency {
+            threshold_ms: threshold("chain_latency")?,
+            min_depth: match &r.min_depth {
+                Some(d) if d.value == 0 => return Err(ctx.at_span(d, "sli.min_depth must be at least 1")),
+                Some(d) => d.value,
+                None => 1,
+            },
+        },
         other => {
             return Err(ctx.at_span(
                 &r.kind,
-                format!("sli.kind `{other}` is unknown (known: success_rate, auth_failure_rate, latency, latency_percentile)"),
+                format!("sli.kind `{other}` is unknown (known: success_rate, auth_failure_rate, latency, latency_percentile, chain_latency)"),
             ));
         }
     };
@@ -228,6 +240,9 @@ fn budgeting(ctx: &Ctx<'_>, raw: &RawSlo, sli: &Sli, objective: f64) -> Result<B
     let target = raw.timeslice_target.as_ref().map(|t| ctx.objective(t, "timeslice_target")).transpose()?.unwrap_or(objective);
     let method = raw.budgeting.as_ref().map(|b| (b.value.as_str(), b));
     match (method, sli) {
+        (Some(("timeslices", b)), Sli::ChainLatency { .. }) => {
+            Err(ctx.at_span(b, "budgeting: chain_latency SLIs count chains; use `occurrences`"))
+        }
         (None, Sli::LatencyPercentile { .. }) | (Some(("timeslices", _)), _) => Ok(Budgeting::Timeslices { slice, target }),
         (Some(("occurrences", b)), Sli::LatencyPercentile { .. }) => {
             Err(ctx.at_span(b, "budgeting: latency_percentile SLIs are judged per timeslice; use `timeslices`"))

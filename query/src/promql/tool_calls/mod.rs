@@ -7,7 +7,10 @@
 //! - `toolpulse_tool_call_duration_quantile_seconds{server,tool,quantile}` and
 //!   `toolpulse_server_call_duration_quantile_seconds{server,quantile}`: precise
 //!   quantiles (0.5, 0.9, 0.95, 0.99, 0.999) of each minute's calls, from the
-//!   merged HDR histograms of the rollups.
+//!   merged HDR histograms of the rollups;
+//! - `toolpulse_tool_chain_duration_quantile_seconds{depth,quantile}`: the same
+//!   quantiles of the end-to-end duration of the chains of MCP calls (traces)
+//!   started each minute, by chain depth (from the raw table).
 //!
 //! Counters are sampled at every minute boundary, as if scraped once a minute:
 //! the sample at `T` counts the calls that started before `T`. A series starts
@@ -34,6 +37,7 @@ pub const SUM: &str = "toolpulse_tool_call_duration_seconds_sum";
 pub const COUNT: &str = "toolpulse_tool_call_duration_seconds_count";
 pub const TOOL_QUANTILE: &str = "toolpulse_tool_call_duration_quantile_seconds";
 pub const SERVER_QUANTILE: &str = "toolpulse_server_call_duration_quantile_seconds";
+pub const CHAIN_QUANTILE: &str = "toolpulse_tool_chain_duration_quantile_seconds";
 
 /// The quantiles the precise series offer.
 pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
@@ -66,10 +70,14 @@ impl MetricSource for ToolCallMetrics {
             m(COUNT, "counter", "Tool calls counted by the duration histogram.", "", LABELS.to_vec()),
             m(TOOL_QUANTILE, "gauge", "Precise quantile of the duration of each minute's calls of a tool (HDR histograms).", "seconds", vec!["server", "tool", "quantile"]),
             m(SERVER_QUANTILE, "gauge", "Precise quantile of the duration of each minute's calls of a server (HDR histograms).", "seconds", vec!["server", "quantile"]),
+            m(CHAIN_QUANTILE, "gauge", "Precise quantile of the end-to-end duration of the chains of MCP calls started each minute, by chain depth.", "seconds", vec!["depth", "quantile"]),
         ]
     }
 
     async fn label_sets(&self, sel: &Selection) -> Result<Vec<super::value::Labels>, PromError> {
+        if sel.name == CHAIN_QUANTILE {
+            return Ok(series::chain_quantiles(&self.ctx, sel, (self.clock)()).await?.into_iter().map(|s| s.labels).collect());
+        }
         series::label_sets(&self.ctx, sel).await
     }
 
@@ -77,6 +85,7 @@ impl MetricSource for ToolCallMetrics {
         let now = (self.clock)();
         match sel.name.as_str() {
             TOOL_QUANTILE | SERVER_QUANTILE => series::quantiles(&self.ctx, sel, now).await,
+            CHAIN_QUANTILE => series::chain_quantiles(&self.ctx, sel, now).await,
             CALLS | BUCKET | SUM | COUNT => series::counters(&self.ctx, sel, now).await,
             other => Err(PromError::internal(format!("tool-call metrics do not serve {other}"))),
         }

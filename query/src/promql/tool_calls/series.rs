@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType, UInt64Type};
 use datafusion::prelude::SessionContext;
+use datafusion::arrow::util::display::array_value_to_string;
 use promql_parser::label::Matcher;
 use toolpulse_schemas::hdr::{decode, quantile_ms};
 use toolpulse_schemas::rollup_schema::{LATENCY_BUCKETS_SECONDS, bucket_column};
@@ -67,11 +68,16 @@ fn minute_at(b: &RecordBatch, i: usize) -> Result<i64, PromError> {
 fn labels_at(b: &RecordBatch, keep: &[&str], i: usize) -> Labels {
     let mut l = Labels::new();
     for name in keep {
-        if let Some(c) = b.column_by_name(name) {
-            let s = c.as_string::<i32>();
-            if s.is_valid(i) && !s.value(i).is_empty() {
-                l.insert((*name).to_owned(), s.value(i).to_owned());
-            }
+        let Some(c) = b.column_by_name(name) else { continue };
+        if c.is_null(i) {
+            continue;
+        }
+        let value = match c.as_string_opt::<i32>() {
+            Some(s) => s.value(i).to_owned(),
+            None => array_value_to_string(c, i).unwrap_or_default(),
+        };
+        if !value.is_empty() {
+            l.insert((*name).to_owned(), value);
         }
     }
     l
@@ -223,6 +229,58 @@ pub async fn quantiles(ctx: &SessionContext, sel: &Selection, now: i64) -> Resul
             let h = decode(hist.value(i)).map_err(PromError::internal)?;
             let t = (minute_at(b, i)? + 1) * MINUTE;
             let base = labels_at(b, &keep, i);
+            for q in &qs {
+                let Some(v) = quantile_ms(&h, *q) else { continue };
+                let mut l = base.clone();
+                l.insert("quantile".into(), sample_value(*q));
+                per.entry(key_of(&l)).or_insert_with(|| Series { labels: l, samples: Vec::new() }).samples.push((t, v / 1000.0));
+            }
+        }
+    }
+    let mut out: Vec<Series> = per.into_values().collect();
+    for s in &mut out {
+        s.samples.sort_by_key(|(t, _)| *t);
+    }
+    Ok(out)
+}
+
+/// Chain-latency quantile gauges: per minute of chain start and depth.
+pub async fn chain_quantiles(ctx: &SessionContext, sel: &Selection, now: i64) -> Result<Vec<Series>, PromError> {
+    let (from, to) = minute_range(sel, now);
+    let (depth_matchers, satisfiable) = split_matchers(sel, &["depth"]);
+    let qs: Vec<f64> =
+        QUANTILES.into_iter().filter(|q| sel.matchers.iter().filter(|m| m.name == "quantile").all(|m| m.is_match(&sample_value(*q)))).collect();
+    if !satisfiable || qs.is_empty() || from >= to {
+        return Ok(Vec::new());
+    }
+    let ts = |m: i64| chrono::DateTime::from_timestamp_millis(m * MINUTE).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let sql = format!(
+        "SELECT date_trunc('minute', started) AS minute, CAST(depth AS VARCHAR) AS depth, hdr_histogram(duration_ms) AS hist FROM ( \
+           SELECT min(timestamp) AS started, \
+                  max(CAST(timestamp AS BIGINT) / 1000000.0 + duration_ms) - min(CAST(timestamp AS BIGINT) / 1000000.0) AS duration_ms, \
+                  max(coalesce(chain_depth, 1)) AS depth \
+           FROM tool_calls WHERE trace_id IS NOT NULL AND timestamp >= '{}' AND timestamp < '{}' GROUP BY trace_id \
+         ) WHERE started >= '{}' AND started < '{}' GROUP BY 1, 2",
+        ts(from - 10),
+        ts(to + 10),
+        ts(from),
+        ts(to)
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let mut per: BTreeMap<String, Series> = BTreeMap::new();
+    for b in &batches {
+        let hist = b.column_by_name("hist").ok_or_else(|| PromError::internal("no hist column"))?.as_binary::<i32>();
+        for i in 0..b.num_rows() {
+            if hist.is_null(i) {
+                continue;
+            }
+            let h = decode(hist.value(i)).map_err(PromError::internal)?;
+            let t = (minute_at(b, i)? + 1) * MINUTE;
+            let base = labels_at(b, &["depth"], i);
+            let d = base.get("depth").map_or("", String::as_str);
+            if !depth_matchers.iter().all(|m| m.is_match(d)) {
+                continue;
+            }
             for q in &qs {
                 let Some(v) = quantile_ms(&h, *q) else { continue };
                 let mut l = base.clone();

@@ -1,0 +1,76 @@
+"""Sends MCP tool-call spans to toolpulse with the OpenTelemetry Python SDK's
+OTLP/HTTP exporter (protobuf), shaped by the MCP semantic conventions.
+
+usage: otlp_send.py ENDPOINT TOKEN [json]
+
+Prints one JSON line per tool call it made: its trace and span ids, and the
+outcome and chain depth toolpulse should record.
+"""
+import json
+import sys
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+endpoint, token = sys.argv[1], sys.argv[2]
+exporter = OTLPSpanExporter(endpoint=endpoint, headers={"Authorization": f"Bearer {token}"}, compression=Compression.Gzip)
+provider = TracerProvider(resource=Resource.create({"service.name": "mcp-gateway", "service.version": "2.3.1"}))
+provider.add_span_processor(BatchSpanProcessor(exporter))
+tracer = provider.get_tracer("mcp-tests")
+expected = []
+
+
+def call(server, tool, agent, depth, outcome="success", status=None, attrs=None, children=()):
+    """A tool call seen from both sides: the client span, then the server span."""
+    base = {
+        "mcp.method.name": "tools/call",
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": tool,
+        "gen_ai.agent.id": agent,
+        "server.address": server,
+        "mcp.protocol.version": "2025-06-18",
+        "network.transport": "tcp",
+    }
+    with tracer.start_as_current_span(f"tools/call {tool}", kind=SpanKind.CLIENT, attributes=base):
+        with tracer.start_as_current_span(f"tools/call {tool}", kind=SpanKind.SERVER, attributes={**base, **(attrs or {})}) as s:
+            ctx = s.get_span_context()
+            expected.append({
+                "trace_id": format(ctx.trace_id, "032x"),
+                "span_id": format(ctx.span_id, "016x"),
+                "server": server,
+                "tool": tool,
+                "outcome": outcome,
+                "depth": depth,
+            })
+            for child in children:
+                child()
+            if status is not None:
+                s.set_status(status)
+
+
+with tracer.start_as_current_span("invoke_agent triage", attributes={"gen_ai.operation.name": "invoke_agent"}):
+    # A chain: github calls jira, which calls postgres.
+    call("github", "get_issue", "triage-bot", 1, children=[
+        lambda: call("jira", "search", "triage-bot", 2, children=[
+            lambda: call("postgres", "query", "triage-bot", 3),
+        ]),
+    ])
+    call("github", "create_issue", "triage-bot", 1, "tool_error", attrs={"error.type": "tool_error"})
+    call("jira", "update_ticket", "triage-bot", 1, "protocol_error", Status(StatusCode.ERROR, "Invalid params"),
+         attrs={"error.type": "-32602", "rpc.response.status_code": "-32602"})
+    call("slack", "post_message", "intruder", 1, "auth_failure", Status(StatusCode.ERROR, "unauthorized"),
+         attrs={"http.response.status_code": 401, "error.type": "401"})
+
+# An MCP method that is not a tool call is kept as a span only.
+with tracer.start_as_current_span("tools/list", kind=SpanKind.SERVER, attributes={"mcp.method.name": "tools/list", "server.address": "github"}):
+    pass
+
+provider.force_flush()
+provider.shutdown()
+for e in expected:
+    print(json.dumps(e))
