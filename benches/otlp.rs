@@ -1,6 +1,7 @@
 //! OTLP/HTTP protobuf ingest: a `toolpulse serve` child process takes
 //! `SPANS` (default 2M) spans — half of them MCP tool calls — in exports of
-//! 1,000 spans from `CLIENTS` concurrent clients (default 4); spans per second
+//! 1,000 spans from `CLIENTS` concurrent clients (default 10, an OpenTelemetry
+//! Collector exporter's default sending-queue consumers); spans per second
 //! from the first request to the last durable answer, and the server's peak RSS.
 //!
 //! `cargo bench --bench otlp` (env: `SPANS`, `CLIENTS`, `BENCH_DIR`).
@@ -81,7 +82,7 @@ fn peak_rss_mb(pid: u32) -> f64 {
 
 fn main() {
     let total = env_usize("SPANS", 2_000_000);
-    let clients = env_usize("CLIENTS", 4);
+    let clients = env_usize("CLIENTS", 10);
     let base = std::env::var("BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir().join("toolpulse-bench"));
     let data = base.join("otlp-data");
     let _ = std::fs::remove_dir_all(&data);

@@ -104,7 +104,7 @@ async fn handle(st: &HttpState, headers: &HeaderMap, body: Body, request_id: Str
     let mut errors = decoded.errors;
     let errors_truncated = errors.len() > st.cfg.max_reported_errors;
     errors.truncate(st.cfg.max_reported_errors);
-    let sub = Submission { source: "http", events: decoded.events, dead: decoded.dead, ..Submission::default() };
+    let sub = Submission { source: "http", events: decoded.events, dead: decoded.dead, waiting: true, ..Submission::default() };
     let durable = st.writer.try_submit(sub).map_err(|r| HttpError::from(r.error))?;
     st.metrics.accept("http", accepted as u64);
     for e in &errors {

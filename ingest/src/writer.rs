@@ -26,6 +26,10 @@ use crate::metrics::{IngestMetrics, ResultLabels, SourceLabels, TableLabels};
 pub struct WriterConfig {
     /// Flush buffered events at least this often (an event is queryable within about this).
     pub flush_age: Duration,
+    /// A submission whose caller waits for durability (an HTTP or OTLP request)
+    /// is flushed within this, together with whatever else arrived meanwhile
+    /// (group commit): the next flush starts as soon as the previous one ends.
+    pub ack_delay: Duration,
     /// Flush when this many events are buffered.
     pub flush_rows: usize,
     /// Flush when this many bytes are buffered.
@@ -42,6 +46,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             flush_age: Duration::from_secs(2),
+            ack_delay: Duration::from_millis(10),
             flush_rows: 250_000,
             flush_bytes: 64 << 20,
             max_buffered_bytes: 256 << 20,
@@ -60,6 +65,8 @@ pub struct Submission {
     /// OTLP spans (the `spans` table).
     pub spans: Vec<RecordBatch>,
     pub dead: Vec<DeadLetter>,
+    /// Its caller waits for durability before answering: flush within `ack_delay`.
+    pub waiting: bool,
 }
 
 impl Submission {
@@ -201,6 +208,8 @@ struct Buffer {
     permits: Vec<OwnedSemaphorePermit>,
     acks: Vec<AckSender>,
     since: Option<Instant>,
+    /// When the oldest submission whose caller waits arrived.
+    waiting_since: Option<Instant>,
     /// Partitions already written by an earlier, partly failed attempt.
     done: Vec<(Table, HourPartition)>,
 }
@@ -294,12 +303,15 @@ impl Task {
         b.rows >= self.cfg.flush_rows
             || b.bytes >= self.cfg.flush_bytes
             || b.since.is_some_and(|s| now.duration_since(s) >= self.cfg.flush_age)
+            || b.waiting_since.is_some_and(|s| now.duration_since(s) >= self.cfg.ack_delay)
     }
 
     fn next_deadline(&self, retry_at: Option<Instant>) -> Instant {
         let age = self.buffer.since.map(|s| s + self.cfg.flush_age);
+        let waiting = self.buffer.waiting_since.map(|s| s + self.cfg.ack_delay);
+        let flush_at = [age, waiting].into_iter().flatten().min();
         let far = Instant::now() + Duration::from_secs(3600);
-        [age, retry_at].into_iter().flatten().max().unwrap_or(far).min(far)
+        [flush_at, retry_at].into_iter().flatten().max().unwrap_or(far).min(far)
     }
 
     async fn seed(&mut self) {
@@ -344,6 +356,9 @@ impl Task {
         self.buffer.permits.push(permit);
         self.buffer.acks.push(ack);
         self.buffer.since.get_or_insert(Instant::now());
+        if sub.waiting {
+            self.buffer.waiting_since.get_or_insert(Instant::now());
+        }
         self.metrics.buffered_bytes.set(self.buffer.bytes as i64);
     }
 

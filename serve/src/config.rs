@@ -119,6 +119,10 @@ pub struct ServerConfig {
 pub struct IngestConfig {
     #[serde(with = "humantime_serde")]
     pub flush_age: Duration,
+    /// How long a request that waits for durability (HTTP, OTLP) may wait for
+    /// others to share its flush.
+    #[serde(with = "humantime_serde")]
+    pub ack_delay: Duration,
     pub flush_rows: usize,
     pub max_buffered_mb: usize,
     pub dedup_capacity: usize,
@@ -172,6 +176,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             flush_age: Duration::from_secs(2),
+            ack_delay: Duration::from_millis(10),
             flush_rows: 250_000,
             max_buffered_mb: 256,
             dedup_capacity: 2_000_000,

@@ -46,6 +46,7 @@ pub async fn export(ctx: &OtlpContext, req: ExportTraceServiceRequest, request_i
         events: converted.events.into_iter().collect(),
         spans: converted.spans.into_iter().collect(),
         dead: converted.dead,
+        waiting: true,
     };
     let durable = ctx.writer.try_submit(sub).map_err(|r| r.error)?;
     ctx.metrics.accept("otlp", converted.tool_calls as u64);
