@@ -131,7 +131,9 @@ fn tool(t: usize, rng: &mut StdRng) -> ToolModel {
         schema_version: format!("{}", rng.random_range(1..4)),
         latency: LogNormal::new(median_ms.ln(), sigma).expect("valid log-normal"),
         median_ms,
-        tool_error_rate: rng.random_range(0.001..0.02),
+        // 0.01–0.1%: a healthy fleet sits well inside a 99.9% objective, so
+        // alerts come from incidents rather than from the baseline.
+        tool_error_rate: rng.random_range(0.0001..0.001),
         weight: 1.0 / (t as f64 + 1.0),
         timeout_ms: 30_000.0,
     }

@@ -27,9 +27,15 @@ pub struct WriterConfig {
     /// Flush buffered events at least this often (an event is queryable within about this).
     pub flush_age: Duration,
     /// A submission whose caller waits for durability (an HTTP or OTLP request)
-    /// is flushed within this, together with whatever else arrived meanwhile
-    /// (group commit): the next flush starts as soon as the previous one ends.
+    /// is flushed within this once `ack_group_rows` rows wait with it, together
+    /// with whatever else arrived meanwhile (group commit): under load the next
+    /// flush starts as soon as the previous one ends.
     pub ack_delay: Duration,
+    /// Rows (events and spans) that make a waiting flush worth a file at once.
+    pub ack_group_rows: usize,
+    /// A trickle of small waiting requests is flushed at least this often, so it
+    /// costs a few files per second rather than one per request.
+    pub ack_max_delay: Duration,
     /// Flush when this many events are buffered.
     pub flush_rows: usize,
     /// Flush when this many bytes are buffered.
@@ -47,6 +53,8 @@ impl Default for WriterConfig {
         Self {
             flush_age: Duration::from_secs(2),
             ack_delay: Duration::from_millis(10),
+            ack_group_rows: 2048,
+            ack_max_delay: Duration::from_millis(500),
             flush_rows: 250_000,
             flush_bytes: 64 << 20,
             max_buffered_bytes: 256 << 20,
@@ -204,6 +212,7 @@ struct Buffer {
     spans: Vec<RecordBatch>,
     dead: Vec<DeadLetter>,
     rows: usize,
+    span_rows: usize,
     bytes: usize,
     permits: Vec<OwnedSemaphorePermit>,
     acks: Vec<AckSender>,
@@ -303,12 +312,20 @@ impl Task {
         b.rows >= self.cfg.flush_rows
             || b.bytes >= self.cfg.flush_bytes
             || b.since.is_some_and(|s| now.duration_since(s) >= self.cfg.flush_age)
-            || b.waiting_since.is_some_and(|s| now.duration_since(s) >= self.cfg.ack_delay)
+            || self.waiting_deadline().is_some_and(|t| now >= t)
+    }
+
+    /// When the waiting requests of the buffer are due: soon once there are
+    /// enough rows to share the flush, at the latest after `ack_max_delay`.
+    fn waiting_deadline(&self) -> Option<Instant> {
+        let since = self.buffer.waiting_since?;
+        let grouped = self.buffer.rows + self.buffer.span_rows >= self.cfg.ack_group_rows;
+        Some(since + if grouped { self.cfg.ack_delay } else { self.cfg.ack_max_delay.max(self.cfg.ack_delay) })
     }
 
     fn next_deadline(&self, retry_at: Option<Instant>) -> Instant {
         let age = self.buffer.since.map(|s| s + self.cfg.flush_age);
-        let waiting = self.buffer.waiting_since.map(|s| s + self.cfg.ack_delay);
+        let waiting = self.waiting_deadline();
         let flush_at = [age, waiting].into_iter().flatten().min();
         let far = Instant::now() + Duration::from_secs(3600);
         [flush_at, retry_at].into_iter().flatten().max().unwrap_or(far).min(far)
@@ -348,6 +365,7 @@ impl Task {
             let kept = self.drop_known_spans(&batch);
             if kept.num_rows() > 0 {
                 self.buffer.bytes += kept.get_array_memory_size();
+                self.buffer.span_rows += kept.num_rows();
                 self.buffer.spans.push(kept);
             }
         }

@@ -123,6 +123,10 @@ pub struct IngestConfig {
     /// others to share its flush.
     #[serde(with = "humantime_serde")]
     pub ack_delay: Duration,
+    /// Rows waiting together that are flushed after `ack_delay`; fewer wait up to `ack_max_delay`.
+    pub ack_group_rows: usize,
+    #[serde(with = "humantime_serde")]
+    pub ack_max_delay: Duration,
     pub flush_rows: usize,
     pub max_buffered_mb: usize,
     pub dedup_capacity: usize,
@@ -177,6 +181,8 @@ impl Default for IngestConfig {
         Self {
             flush_age: Duration::from_secs(2),
             ack_delay: Duration::from_millis(10),
+            ack_group_rows: 2048,
+            ack_max_delay: Duration::from_millis(500),
             flush_rows: 250_000,
             max_buffered_mb: 256,
             dedup_capacity: 2_000_000,

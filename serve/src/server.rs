@@ -231,6 +231,8 @@ pub fn writer_config(cfg: &Config) -> WriterConfig {
     WriterConfig {
         flush_age: cfg.ingest.flush_age,
         ack_delay: cfg.ingest.ack_delay,
+        ack_group_rows: cfg.ingest.ack_group_rows,
+        ack_max_delay: cfg.ingest.ack_max_delay,
         flush_rows: cfg.ingest.flush_rows,
         max_buffered_bytes: cfg.ingest.max_buffered_mb << 20,
         dedup_capacity: cfg.ingest.dedup_capacity,

@@ -60,6 +60,10 @@ fn status(enc: Encoding, http: StatusCode, code: i32, message: String, retry: bo
     if retry {
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
+    if http == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body is left unread: the connection cannot be reused.
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     r
 }
 
