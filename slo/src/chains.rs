@@ -20,7 +20,7 @@ use crate::spec::{Sli, SloSpec};
 const MARGIN_MS: i64 = 10 * MS_PER_MINUTE;
 
 fn ts(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    toolpulse_schemas::timestamp::format_rfc3339(ms * 1_000_000)
 }
 
 /// The query: chains started in `[from, to)` minutes, grouped, with one

@@ -10,6 +10,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::arrow::util::display::array_value_to_string;
 use promql_parser::label::Matcher;
 use toolpulse_schemas::hdr::{decode, quantile_ms};
+use toolpulse_schemas::timestamp::format_rfc3339;
 use toolpulse_schemas::rollup_schema::{LATENCY_BUCKETS_SECONDS, bucket_column};
 
 use super::sql::{Source, Want, distinct, grouped};
@@ -207,29 +208,29 @@ pub async fn label_sets(ctx: &SessionContext, sel: &Selection) -> Result<Vec<Lab
     Ok(out)
 }
 
-/// The precise quantile gauges.
-pub async fn quantiles(ctx: &SessionContext, sel: &Selection, now: i64) -> Result<Vec<Series>, PromError> {
-    let (from, to) = minute_range(sel, now);
-    let per_tool = sel.name == TOOL_QUANTILE;
-    let keep: Vec<&str> = if per_tool { vec!["server", "tool"] } else { vec!["server"] };
-    let (pushed, satisfiable) = split_matchers(sel, &keep);
-    let qs: Vec<f64> =
-        QUANTILES.into_iter().filter(|q| sel.matchers.iter().filter(|m| m.name == "quantile").all(|m| m.is_match(&sample_value(*q)))).collect();
-    if !satisfiable || qs.is_empty() || from >= to {
-        return Ok(Vec::new());
-    }
-    let batches = grouped(ctx, Source::Rollups, from, to, &pushed, &keep, Want::Histogram).await?.collect().await?;
+/// The quantiles a selection asks for (all of them unless `quantile` is matched).
+fn wanted_quantiles(sel: &Selection) -> Vec<f64> {
+    QUANTILES.into_iter().filter(|q| sel.matchers.iter().filter(|m| m.name == "quantile").all(|m| m.is_match(&sample_value(*q)))).collect()
+}
+
+/// Quantile gauges from rows of (`minute`, `keep` labels, serialized `hist`):
+/// one series per label set and quantile, a sample per minute (at its end),
+/// for the rows whose labels `admit`.
+fn quantile_series(batches: &[RecordBatch], keep: &[&str], qs: &[f64], admit: impl Fn(&Labels) -> bool) -> Result<Vec<Series>, PromError> {
     let mut per: BTreeMap<String, Series> = BTreeMap::new();
-    for b in &batches {
+    for b in batches {
         let hist = b.column_by_name("hist").ok_or_else(|| PromError::internal("no hist column"))?.as_binary::<i32>();
         for i in 0..b.num_rows() {
             if hist.is_null(i) {
                 continue;
             }
+            let base = labels_at(b, keep, i);
+            if !admit(&base) {
+                continue;
+            }
             let h = decode(hist.value(i)).map_err(PromError::internal)?;
             let t = (minute_at(b, i)? + 1) * MINUTE;
-            let base = labels_at(b, &keep, i);
-            for q in &qs {
+            for q in qs {
                 let Some(v) = quantile_ms(&h, *q) else { continue };
                 let mut l = base.clone();
                 l.insert("quantile".into(), sample_value(*q));
@@ -244,16 +245,30 @@ pub async fn quantiles(ctx: &SessionContext, sel: &Selection, now: i64) -> Resul
     Ok(out)
 }
 
+/// The precise quantile gauges.
+pub async fn quantiles(ctx: &SessionContext, sel: &Selection, now: i64) -> Result<Vec<Series>, PromError> {
+    let (from, to) = minute_range(sel, now);
+    let per_tool = sel.name == TOOL_QUANTILE;
+    let keep: Vec<&str> = if per_tool { vec!["server", "tool"] } else { vec!["server"] };
+    let (pushed, satisfiable) = split_matchers(sel, &keep);
+    let qs = wanted_quantiles(sel);
+    if !satisfiable || qs.is_empty() || from >= to {
+        return Ok(Vec::new());
+    }
+    let batches = grouped(ctx, Source::Rollups, from, to, &pushed, &keep, Want::Histogram).await?.collect().await?;
+    // The label matchers were pushed into the query.
+    quantile_series(&batches, &keep, &qs, |_| true)
+}
+
 /// Chain-latency quantile gauges: per minute of chain start and depth.
 pub async fn chain_quantiles(ctx: &SessionContext, sel: &Selection, now: i64) -> Result<Vec<Series>, PromError> {
     let (from, to) = minute_range(sel, now);
     let (depth_matchers, satisfiable) = split_matchers(sel, &["depth"]);
-    let qs: Vec<f64> =
-        QUANTILES.into_iter().filter(|q| sel.matchers.iter().filter(|m| m.name == "quantile").all(|m| m.is_match(&sample_value(*q)))).collect();
+    let qs = wanted_quantiles(sel);
     if !satisfiable || qs.is_empty() || from >= to {
         return Ok(Vec::new());
     }
-    let ts = |m: i64| chrono::DateTime::from_timestamp_millis(m * MINUTE).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let ts = |m: i64| format_rfc3339(m * MINUTE * 1_000_000);
     let sql = format!(
         "SELECT date_trunc('minute', started) AS minute, CAST(depth AS VARCHAR) AS depth, hdr_histogram(duration_ms) AS hist FROM ( \
            SELECT min(timestamp) AS started, \
@@ -267,31 +282,8 @@ pub async fn chain_quantiles(ctx: &SessionContext, sel: &Selection, now: i64) ->
         ts(to)
     );
     let batches = ctx.sql(&sql).await?.collect().await?;
-    let mut per: BTreeMap<String, Series> = BTreeMap::new();
-    for b in &batches {
-        let hist = b.column_by_name("hist").ok_or_else(|| PromError::internal("no hist column"))?.as_binary::<i32>();
-        for i in 0..b.num_rows() {
-            if hist.is_null(i) {
-                continue;
-            }
-            let h = decode(hist.value(i)).map_err(PromError::internal)?;
-            let t = (minute_at(b, i)? + 1) * MINUTE;
-            let base = labels_at(b, &["depth"], i);
-            let d = base.get("depth").map_or("", String::as_str);
-            if !depth_matchers.iter().all(|m| m.is_match(d)) {
-                continue;
-            }
-            for q in &qs {
-                let Some(v) = quantile_ms(&h, *q) else { continue };
-                let mut l = base.clone();
-                l.insert("quantile".into(), sample_value(*q));
-                per.entry(key_of(&l)).or_insert_with(|| Series { labels: l, samples: Vec::new() }).samples.push((t, v / 1000.0));
-            }
-        }
-    }
-    let mut out: Vec<Series> = per.into_values().collect();
-    for s in &mut out {
-        s.samples.sort_by_key(|(t, _)| *t);
-    }
-    Ok(out)
+    quantile_series(&batches, &["depth"], &qs, |l| {
+        let d = l.get("depth").map_or("", String::as_str);
+        depth_matchers.iter().all(|m| m.is_match(d))
+    })
 }
