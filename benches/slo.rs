@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{ArrayRef, BinaryArray, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
-use toolpulse_schemas::hdr::{encode, new_histogram, record_ms};
+use toolpulse_schemas::hdr::{HistogramBuilder, encode};
 use toolpulse_schemas::rollup_schema::{LATENCY_BUCKETS_SECONDS, rollups_1m_schema};
 use toolpulse_slo::alerts::AlertBook;
 use toolpulse_slo::metrics::SloMetrics;
@@ -103,11 +103,11 @@ fn evaluation_bench(base: &PathBuf, days: usize, rt: &tokio::runtime::Runtime) {
     let end = std::fs::read_to_string(&marker).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or_else(|| {
         let _ = std::fs::remove_dir_all(&dir);
         data.create().unwrap();
-        let mut h = new_histogram();
+        let mut h = HistogramBuilder::new();
         for v in [20.0, 80.0, 150.0, 400.0] {
-            record_ms(&mut h, v);
+            h.record_ms(v);
         }
-        let hist = encode(&h);
+        let hist = encode(&h.finish());
         let end = chrono::Utc::now().timestamp_millis() / 3_600_000 * 3_600_000;
         let hours = days as i64 * 24;
         for i in 0..hours {
@@ -142,9 +142,9 @@ fn evaluation_bench(base: &PathBuf, days: usize, rt: &tokio::runtime::Runtime) {
         let e = engine.evaluate_at(end).await.unwrap();
         println!("   cold evaluation (reads every hour): {:.2} s, {} hour partitions", started.elapsed().as_secs_f64(), e.partitions_read);
         // Steady state: each round a flush adds a few minutes to the current hour.
-        let mut h = new_histogram();
-        record_ms(&mut h, 90.0);
-        let hist = encode(&h);
+        let mut h = HistogramBuilder::new();
+        h.record_ms(90.0);
+        let hist = encode(&h.finish());
         let mut times = Vec::new();
         for round in 0..10 {
             let at = end + (round + 1) * MIN_MS;

@@ -12,8 +12,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{Float64Type, SchemaRef, TimestampNanosecondType};
 use arrow::error::ArrowError;
-use hdrhistogram::Histogram;
-use toolpulse_schemas::hdr::{encode, new_histogram, record_ms};
+use toolpulse_schemas::hdr::{HistogramBuilder, encode_into};
 use toolpulse_schemas::rollup_schema::{AGENT_DIMENSIONS, DIMENSIONS, LATENCY_BUCKETS_SECONDS, rollups_1m_schema, rollups_agents_1m_schema};
 
 const NANOS_PER_MINUTE: i64 = 60_000_000_000;
@@ -30,7 +29,7 @@ struct Agg {
     sum: f64,
     max: f64,
     /// Histogram and cumulative buckets (calls at or under each bound), when kept.
-    latency: Option<(Histogram<u64>, [u64; BUCKETS])>,
+    latency: Option<(HistogramBuilder, [u64; BUCKETS])>,
 }
 
 impl Agg {
@@ -39,7 +38,7 @@ impl Agg {
         self.sum += ms;
         self.max = self.max.max(ms);
         if let Some((hist, le)) = &mut self.latency {
-            record_ms(hist, ms);
+            hist.record_ms(ms);
             let secs = ms / 1000.0;
             for (count, bound) in le.iter_mut().zip(LATENCY_BUCKETS_SECONDS).rev() {
                 if secs > bound {
@@ -75,7 +74,7 @@ fn rollup_by(batches: &[RecordBatch], dimensions: [&str; 4], latency: bool, sche
             };
             groups
                 .entry(key)
-                .or_insert_with(|| Agg { calls: 0, sum: 0.0, max: 0.0, latency: latency.then(|| (new_histogram(), [0; BUCKETS])) })
+                .or_insert_with(|| Agg { calls: 0, sum: 0.0, max: 0.0, latency: latency.then(|| (HistogramBuilder::new(), [0; BUCKETS])) })
                 .add(dur.value(i));
         }
     }
@@ -87,6 +86,7 @@ fn rollup_by(batches: &[RecordBatch], dimensions: [&str; 4], latency: bool, sche
     let mut dims: Vec<StringBuilder> = dimensions.iter().map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
     let (mut calls, mut sum, mut max) = (UInt64Builder::with_capacity(n), Float64Builder::with_capacity(n), Float64Builder::with_capacity(n));
     let mut hist = BinaryBuilder::with_capacity(n, n * 64);
+    let mut encoded = Vec::new();
     let mut le: Vec<UInt64Builder> = (0..BUCKETS).map(|_| UInt64Builder::with_capacity(n)).collect();
     for (k, a) in groups {
         minute.append_value(k.minute);
@@ -96,8 +96,10 @@ fn rollup_by(batches: &[RecordBatch], dimensions: [&str; 4], latency: bool, sche
         calls.append_value(a.calls);
         sum.append_value(a.sum);
         max.append_value(a.max);
-        if let Some((h, counts)) = a.latency {
-            hist.append_value(encode(&h));
+        if let Some((mut h, counts)) = a.latency {
+            encoded.clear();
+            encode_into(&h.finish(), &mut encoded);
+            hist.append_value(&encoded);
             for (b, v) in le.iter_mut().zip(counts) {
                 b.append_value(v);
             }

@@ -19,9 +19,8 @@ use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{Expr, col, lit, when};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-use hdrhistogram::Histogram;
 use toolpulse_schemas::Outcome;
-use toolpulse_schemas::hdr::{decode, new_histogram};
+use toolpulse_schemas::hdr::{HistogramBuilder, SparseHistogram, decode};
 use toolpulse_schemas::rollup_schema::{LATENCY_BUCKETS_SECONDS, bucket_column, bucket_for_ms};
 
 use crate::counts::{MS_PER_MINUTE, Slot};
@@ -35,7 +34,7 @@ struct Row {
     outcome: Outcome,
     calls: u64,
     le: [Option<u64>; LATENCY_BUCKETS_SECONDS.len()],
-    hist: Option<Histogram<u64>>,
+    hist: Option<SparseHistogram>,
 }
 
 /// Accumulates one timeslice of one SLO.
@@ -44,7 +43,7 @@ struct SliceAcc {
     good: u64,
     bad: u64,
     events: u64,
-    hist: Option<Histogram<u64>>,
+    hist: Option<HistogramBuilder>,
 }
 
 /// Per-SLO slots computed for `[from, to)` minutes.
@@ -148,7 +147,7 @@ fn rows(b: &RecordBatch, with_dims: bool, with_hist: bool) -> Result<Vec<(Series
             tenant: dims.as_ref().and_then(|(_, t)| opt(t)),
         };
         let h = match hist {
-            Some(h) if h.is_valid(i) => Some(decode(h.value(i)).map_err(SloError::Shape)?),
+            Some(h) if h.is_valid(i) => Some(decode(h.value(i)).map_err(|e| SloError::Shape(e.to_string()))?),
             _ => None,
         };
         let row = Row {
@@ -170,7 +169,7 @@ fn calls_within(row: &Row, threshold_ms: f64) -> u64 {
         return v;
     }
     match &row.hist {
-        Some(h) => h.count_between(0, (threshold_ms * 1000.0).round() as u64).min(row.calls),
+        Some(h) => h.count_at_or_below((threshold_ms * 1000.0).round() as u64).min(row.calls),
         None => row.calls,
     }
 }
@@ -199,7 +198,7 @@ fn add(spec: &SloSpec, row: &Row, minutes: &mut HashMap<i64, Slot>, slices: &mut
             if let (Sli::LatencyPercentile { outcomes, .. }, Some(h)) = (&spec.sli, &row.hist)
                 && outcomes.contains(row.outcome)
             {
-                let _ = acc.hist.get_or_insert_with(new_histogram).add(h);
+                acc.hist.get_or_insert_with(HistogramBuilder::new).add(h);
             }
         }
     }
@@ -213,8 +212,8 @@ fn judge_slice(spec: &SloSpec, acc: SliceAcc) -> Slot {
     let verdict = match &spec.sli {
         Sli::LatencyPercentile { percentile, threshold_ms, .. } => acc
             .hist
-            .filter(|h| !h.is_empty())
-            .map(|h| h.value_at_quantile(*percentile) as f64 / 1000.0 <= *threshold_ms),
+            .and_then(|mut h| h.finish().quantile_ms(*percentile))
+            .map(|p99| p99 <= *threshold_ms),
         _ => (acc.good + acc.bad > 0).then(|| acc.good as f64 / (acc.good + acc.bad) as f64 >= target),
     };
     match verdict {

@@ -11,7 +11,7 @@
 mod scalar;
 mod udaf;
 
-pub use toolpulse_schemas::hdr::{SIGNIFICANT_FIGURES, decode, encode, new_histogram, quantile_ms, record_ms};
+pub use toolpulse_schemas::hdr::{HistogramBuilder, SIGNIFICANT_FIGURES, SparseHistogram, decode, encode};
 pub use udaf::HdrFunction;
 
 /// Registers the three aggregates and `hdr_quantile`.

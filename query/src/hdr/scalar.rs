@@ -7,7 +7,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 
-use toolpulse_schemas::hdr::{decode, quantile_ms};
+use toolpulse_schemas::hdr::decode;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct HdrQuantile {
@@ -44,7 +44,7 @@ impl ScalarUDFImpl for HdrQuantile {
                         return Err(DataFusionError::Execution(format!("hdr_quantile: the quantile must be within 0 and 1, got {q}")));
                     }
                     let h = decode(h).map_err(|e| DataFusionError::Execution(format!("hdr_quantile: {e}")))?;
-                    Ok(quantile_ms(&h, q))
+                    Ok(h.quantile_ms(q))
                 }
                 _ => Ok(None),
             })

@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondTy
 use datafusion::prelude::SessionContext;
 use datafusion::arrow::util::display::array_value_to_string;
 use promql_parser::label::Matcher;
-use toolpulse_schemas::hdr::{decode, quantile_ms};
+use toolpulse_schemas::hdr::decode;
 use toolpulse_schemas::timestamp::format_rfc3339;
 use toolpulse_schemas::rollup_schema::{LATENCY_BUCKETS_SECONDS, bucket_column};
 
@@ -228,10 +228,10 @@ fn quantile_series(batches: &[RecordBatch], keep: &[&str], qs: &[f64], admit: im
             if !admit(&base) {
                 continue;
             }
-            let h = decode(hist.value(i)).map_err(PromError::internal)?;
+            let h = decode(hist.value(i)).map_err(|e| PromError::internal(e.to_string()))?;
             let t = (minute_at(b, i)? + 1) * MINUTE;
             for q in qs {
-                let Some(v) = quantile_ms(&h, *q) else { continue };
+                let Some(v) = h.quantile_ms(*q) else { continue };
                 let mut l = base.clone();
                 l.insert("quantile".into(), sample_value(*q));
                 per.entry(key_of(&l)).or_insert_with(|| Series { labels: l, samples: Vec::new() }).samples.push((t, v / 1000.0));
