@@ -83,6 +83,8 @@ async fn rollups_match_raw_counts_and_percentiles() {
     let raw_p99 = rows(&q("SELECT server, hdr_percentile(duration_ms, 0.99) FROM tool_calls GROUP BY 1").await);
     let roll_p99 = rows(&q("SELECT server, hdr_quantile(hdr_merge(duration_hist), 0.99) FROM rollups_1m GROUP BY 1").await);
     assert_eq!(raw_p99, roll_p99, "p99 per server, raw HDR vs merged rollups");
+    let roll_p99_direct = rows(&q("SELECT server, hdr_percentile(duration_hist, 0.99) FROM rollups_1m GROUP BY 1").await);
+    assert_eq!(roll_p99_direct, roll_p99, "hdr_percentile of histograms = hdr_quantile of their merge");
     let exact = q("SELECT server, duration_ms FROM tool_calls").await;
     let mut per_server: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for b in &exact {

@@ -118,13 +118,55 @@ async fn hdr_percentiles_match_exact_ones_within_precision() {
             .await
             .unwrap()
             .0;
+        let of_histograms = e
+            .run_user_sql(
+                &format!(
+                    "SELECT hdr_percentile(h, {q}) FROM \
+                     (SELECT date_trunc('minute', timestamp) AS m, tool, hdr_histogram(duration_ms) AS h FROM tool_calls GROUP BY 1, 2)"
+                ),
+                None,
+            )
+            .await
+            .unwrap()
+            .0;
         let want = exact(&sorted, q);
-        for (how, got) in [("direct", &direct), ("merged minutes", &merged)] {
+        for (how, got) in [("direct", &direct), ("merged minutes", &merged), ("percentile of histograms", &of_histograms)] {
             let v = got[0].column(0).as_primitive::<Float64Type>().value(0);
             let err = (v - want).abs() / want;
             assert!(err <= 0.001 + 0.001 / want, "{how} p{q}: hdr {v} vs exact {want} (rel err {err})");
         }
     }
+}
+
+/// Many groups (each minute × tool): every group's percentile equals the exact
+/// one within precision, whichever way it is computed.
+#[tokio::test]
+async fn grouped_hdr_percentiles_match_exact_ones() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let lognormal = rand_distr::LogNormal::<f64>::new(3.0, 1.3).unwrap();
+    let durations: Vec<f64> = (0..30_000).map(|_| (lognormal.sample(&mut rng) * 1000.0).round() / 1000.0).collect();
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), 3, 10_000, Some(&durations));
+    let e = engine(dir.path(), QueryConfig::default()).await;
+    let sql = "SELECT concat_ws('/', CAST(date_trunc('minute', timestamp) AS VARCHAR), tool) AS k, \
+               hdr_percentile(duration_ms, 0.9) AS direct, hdr_quantile(hdr_histogram(duration_ms), 0.9) AS via_hist, \
+               array_agg(duration_ms) AS all_ms FROM tool_calls GROUP BY 1";
+    let batches = e.run_user_sql(sql, None).await.unwrap().0;
+    let mut groups = 0;
+    for b in &batches {
+        let (direct, via) = (b.column(1).as_primitive::<Float64Type>(), b.column(2).as_primitive::<Float64Type>());
+        let all = b.column(3).as_list::<i32>();
+        for i in 0..b.num_rows() {
+            let mut ds: Vec<f64> = all.value(i).as_primitive::<Float64Type>().values().to_vec();
+            ds.sort_by(f64::total_cmp);
+            let want = exact(&ds, 0.9);
+            for (how, got) in [("direct", direct.value(i)), ("via histogram", via.value(i))] {
+                assert!((got - want).abs() <= want * 0.001 + 0.001, "group {i} {how}: {got} vs exact {want}");
+            }
+            groups += 1;
+        }
+    }
+    assert!(groups > 20, "many groups ({groups})");
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! The three HDR aggregate functions, as one DataFusion UDAF implementation
-//! parameterised by what it reads and what it returns. Each group's histogram
+//! parameterised by what it reads and what it returns (`hdr_percentile` reads
+//! durations, or histograms such as `rollups_1m.duration_hist`, which spares
+//! the `hdr_quantile(hdr_merge(…))` round trip). Each group's histogram
 //! is a [`HistogramBuilder`] (sparse), so a query grouping by minute × tool
 //! holds a few bins per group rather than a dense 128 KB array; the partial
 //! state between aggregation phases is the V2 serialization.
@@ -11,12 +13,12 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
-use toolpulse_schemas::hdr::{HistogramBuilder, decode_into, encode_into};
+use toolpulse_schemas::hdr::{HistogramBuilder, decode_bins, encode_into};
 
 /// Which of the three aggregate functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,11 +37,6 @@ impl Kind {
         }
     }
 
-    /// Reads durations (not serialized histograms).
-    fn reads_durations(self) -> bool {
-        matches!(self, Kind::Percentile | Kind::Histogram)
-    }
-
     /// Returns a quantile (not a histogram).
     fn returns_quantile(self) -> bool {
         self == Kind::Percentile
@@ -56,7 +53,10 @@ pub struct HdrFunction {
 impl HdrFunction {
     fn new(kind: Kind) -> Self {
         let signature = match kind {
-            Kind::Percentile => Signature::uniform(2, vec![DataType::Float64], Volatility::Immutable),
+            Kind::Percentile => Signature::one_of(
+                vec![TypeSignature::Exact(vec![DataType::Binary, DataType::Float64]), TypeSignature::Uniform(2, vec![DataType::Float64])],
+                Volatility::Immutable,
+            ),
             Kind::Histogram => Signature::uniform(1, vec![DataType::Float64], Volatility::Immutable),
             Kind::Merge => Signature::exact(vec![DataType::Binary], Volatility::Immutable),
         };
@@ -84,16 +84,16 @@ impl AggregateUDFImpl for HdrFunction {
         Ok(if self.kind.returns_quantile() { DataType::Float64 } else { DataType::Binary })
     }
 
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(HdrAccumulator { groups: HdrGroups::new(self.kind) }))
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(HdrAccumulator { groups: HdrGroups::new(self.kind, &args) }))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
         true
     }
 
-    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(HdrGroups::new(self.kind)))
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(HdrGroups::new(self.kind, &args)))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -108,15 +108,21 @@ impl AggregateUDFImpl for HdrFunction {
 #[derive(Debug)]
 struct HdrGroups {
     kind: Kind,
+    /// The first argument is durations (else serialized histograms).
+    reads_durations: bool,
     groups: Vec<HistogramBuilder>,
+    /// Reused buffers: one histogram's bins as decoded, and merge space.
+    decoded: Vec<(u32, u64)>,
+    scratch: Vec<(u32, u64)>,
     q: Option<f64>,
     /// Heap bytes, estimated as values and bins arrive (folding only lowers it).
     heap_bytes: usize,
 }
 
 impl HdrGroups {
-    fn new(kind: Kind) -> Self {
-        Self { kind, groups: Vec::new(), q: None, heap_bytes: 0 }
+    fn new(kind: Kind, args: &AccumulatorArgs) -> Self {
+        let reads_durations = args.expr_fields.first().is_some_and(|f| f.data_type() != &DataType::Binary);
+        Self { kind, reads_durations, groups: Vec::new(), decoded: Vec::new(), scratch: Vec::new(), q: None, heap_bytes: 0 }
     }
 
     fn take_q(&mut self, values: Option<&ArrayRef>) -> Result<()> {
@@ -152,9 +158,9 @@ impl HdrGroups {
         let hists = values.as_binary::<i32>();
         for (i, &g) in group_indices.iter().enumerate() {
             if hists.is_valid(i) && selected(filter, i) {
-                let bytes = hists.value(i);
-                decode_into(bytes, &mut self.groups[g]).map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.kind.name())))?;
-                self.heap_bytes += 2 * bytes.len();
+                decode_bins(hists.value(i), &mut self.decoded).map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.kind.name())))?;
+                self.groups[g].add_sorted(&self.decoded, &mut self.scratch);
+                self.heap_bytes += 16 * self.decoded.len();
             }
         }
         Ok(())
@@ -191,7 +197,7 @@ impl HdrGroups {
 impl GroupsAccumulator for HdrGroups {
     fn update_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], opt_filter: Option<&BooleanArray>, total_num_groups: usize) -> Result<()> {
         self.grow(total_num_groups);
-        if self.kind.reads_durations() {
+        if self.reads_durations {
             self.add_durations(&values[0], group_indices, opt_filter);
         } else {
             self.add_histograms(&values[0], group_indices, opt_filter)?;
@@ -222,7 +228,7 @@ impl GroupsAccumulator for HdrGroups {
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         let n = values[0].len();
         let mut hists = BinaryBuilder::with_capacity(n, n * 48);
-        if self.kind.reads_durations() {
+        if self.reads_durations {
             let durations = values[0].as_primitive::<Float64Type>();
             let mut buf = Vec::new();
             for i in 0..n {

@@ -103,12 +103,26 @@ impl HistogramBuilder {
     }
 
     pub fn add(&mut self, h: &SparseHistogram) {
-        if self.folded.is_empty() && self.values.is_empty() && self.bins.is_empty() {
-            self.folded = h.clone();
-        } else {
-            self.bins.extend_from_slice(&h.bins);
-            self.fold_if_large();
+        self.add_sorted(&h.bins, &mut Vec::new());
+    }
+
+    /// Adds bins sorted by index (as [`super::decode_bins`] gives them) with a
+    /// linear merge; `scratch` is any reusable vector (it gets the old bins'
+    /// allocation back, so merging many groups allocates little).
+    pub fn add_sorted(&mut self, sorted: &[(u32, u64)], scratch: &mut Vec<(u32, u64)>) {
+        if sorted.is_empty() {
+            return;
         }
+        let added = sorted.iter().fold(0u64, |t, b| t.saturating_add(b.1));
+        if self.folded.bins.is_empty() {
+            self.folded.bins.extend_from_slice(sorted);
+        } else {
+            scratch.clear();
+            scratch.reserve(self.folded.bins.len() + sorted.len());
+            merge_sorted(scratch, merge_iter(self.folded.bins.iter().copied(), sorted.iter().copied()));
+            std::mem::swap(&mut self.folded.bins, scratch);
+        }
+        self.folded.total = self.folded.total.saturating_add(added);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -63,10 +63,20 @@ pub fn encode(h: &SparseHistogram) -> Vec<u8> {
 
 /// Reads a serialized histogram's bins into `into`.
 pub fn decode_into(bytes: &[u8], into: &mut HistogramBuilder) -> Result<(), HistogramDecodeError> {
+    let mut bins = Vec::new();
+    decode_bins(bytes, &mut bins)?;
+    into.add_sorted(&bins, &mut Vec::new());
+    Ok(())
+}
+
+/// Reads a serialized histogram's non-empty bins, in index order, into `bins`
+/// (cleared first).
+pub fn decode_bins(bytes: &[u8], bins: &mut Vec<(u32, u64)>) -> Result<(), HistogramDecodeError> {
+    bins.clear();
     let cookie = bytes.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
     match cookie {
         Some(COOKIE) => {}
-        Some(COMPRESSED_COOKIE) => return decode_other(bytes, into),
+        Some(COMPRESSED_COOKIE) => return decode_other(bytes, bins),
         Some(other) => return Err(bad(format!("unknown cookie {other:#010x}"))),
         None => return Err(bad(format!("{} bytes, too short for a cookie", bytes.len()))),
     }
@@ -76,7 +86,7 @@ pub fn decode_into(bytes: &[u8], into: &mut HistogramBuilder) -> Result<(), Hist
     let ours =
         u32_at(8) == 0 && u32_at(12) == u32::from(SIGNIFICANT_FIGURES) && u64_at(16) == 1 && f64::from_bits(u64_at(32)) == 1.0;
     if !ours {
-        return decode_other(bytes, into);
+        return decode_other(bytes, bins);
     }
     let len = u32_at(4) as usize;
     let mut payload = bytes.get(HEADER_LEN..HEADER_LEN + len).ok_or_else(|| bad(format!("payload of {len} bytes is cut short")))?;
@@ -89,7 +99,9 @@ pub fn decode_into(bytes: &[u8], into: &mut HistogramBuilder) -> Result<(), Hist
             if index > u64::from(MAX_INDEX) {
                 return Err(bad("a count lies beyond the largest value"));
             }
-            into.add_bin(index as u32, n as u64);
+            if n > 0 {
+                bins.push((index as u32, n as u64));
+            }
             index += 1;
         }
     }
@@ -97,18 +109,20 @@ pub fn decode_into(bytes: &[u8], into: &mut HistogramBuilder) -> Result<(), Hist
 }
 
 pub fn decode(bytes: &[u8]) -> Result<SparseHistogram, HistogramDecodeError> {
-    let mut b = HistogramBuilder::new();
-    decode_into(bytes, &mut b)?;
-    Ok(b.finish())
+    let mut bins = Vec::new();
+    decode_bins(bytes, &mut bins)?;
+    Ok(SparseHistogram::from_sorted_bins(bins))
 }
 
 /// Another library's parameters, or compressed: the crate reads it, and each
 /// recorded value is re-binned.
-fn decode_other(bytes: &[u8], into: &mut HistogramBuilder) -> Result<(), HistogramDecodeError> {
+fn decode_other(bytes: &[u8], bins: &mut Vec<(u32, u64)>) -> Result<(), HistogramDecodeError> {
     let h: Histogram<u64> = Deserializer::new().deserialize(&mut &bytes[..]).map_err(|e| bad(format!("{e:?}")))?;
+    let mut b = HistogramBuilder::new();
     for v in h.iter_recorded() {
-        into.add_bin(index_for(v.value_iterated_to()), v.count_at_value());
+        b.add_bin(index_for(v.value_iterated_to()), v.count_at_value());
     }
+    bins.extend_from_slice(b.finish().bins());
     Ok(())
 }
 
