@@ -86,7 +86,7 @@ fn sql_for(which: &str, end: i64) -> String {
              FROM tool_calls WHERE timestamp >= '{from}' AND timestamp < '{to}' GROUP BY 1, 2, 3"
         ),
         "rollups" => format!(
-            "SELECT minute, server, tool, hdr_quantile(hdr_merge(duration_hist), 0.99) AS p99 \
+            "SELECT minute, server, tool, hdr_percentile(duration_hist, 0.99) AS p99 \
              FROM rollups_1m WHERE minute >= '{from}' AND minute < '{to}' GROUP BY 1, 2, 3"
         ),
         _ => unreachable!(),

@@ -18,10 +18,11 @@ use toolpulse_schemas::rollup_schema::{AGENT_DIMENSIONS, DIMENSIONS, LATENCY_BUC
 const NANOS_PER_MINUTE: i64 = 60_000_000_000;
 const BUCKETS: usize = LATENCY_BUCKETS_SECONDS.len();
 
+/// A minute and dimension values, borrowed from the batches being rolled up.
 #[derive(PartialEq, Eq, Hash)]
-struct Key {
+struct Key<'a> {
     minute: i64,
-    dims: [Option<String>; 4],
+    dims: [Option<&'a str>; 4],
 }
 
 struct Agg {
@@ -61,16 +62,20 @@ pub fn rollup_agents(batches: &[RecordBatch]) -> Result<Option<RecordBatch>, Arr
 }
 
 fn rollup_by(batches: &[RecordBatch], dimensions: [&str; 4], latency: bool, schema: SchemaRef) -> Result<Option<RecordBatch>, ArrowError> {
-    let mut groups: HashMap<Key, Agg> = HashMap::new();
+    let mut columns = Vec::with_capacity(batches.len());
     for b in batches {
         let col = |name: &str| b.column_by_name(name).ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")));
         let ts = col("timestamp")?.as_primitive::<TimestampNanosecondType>().clone();
         let dur = col("duration_ms")?.as_primitive::<Float64Type>().clone();
         let dims: Vec<StringArray> = dimensions.iter().map(|d| col(d).map(|c| c.as_string::<i32>().clone())).collect::<Result<_, _>>()?;
-        for i in 0..b.num_rows() {
+        columns.push((ts, dur, dims));
+    }
+    let mut groups: HashMap<Key, Agg> = HashMap::new();
+    for (ts, dur, dims) in &columns {
+        for i in 0..ts.len() {
             let key = Key {
                 minute: ts.value(i).div_euclid(NANOS_PER_MINUTE) * NANOS_PER_MINUTE,
-                dims: std::array::from_fn(|d| dims[d].is_valid(i).then(|| dims[d].value(i).to_owned())),
+                dims: std::array::from_fn(|d| dims[d].is_valid(i).then(|| dims[d].value(i))),
             };
             groups
                 .entry(key)

@@ -38,6 +38,7 @@ pub fn encode_into(h: &SparseHistogram, out: &mut Vec<u8>) {
     out.extend_from_slice(&1u64.to_be_bytes()); // lowest discernible value
     out.extend_from_slice(&highest.to_be_bytes());
     out.extend_from_slice(&1.0f64.to_be_bytes()); // integer to double ratio
+    out.reserve(2 * h.bins().len() + 2);
     let mut next = 0u32;
     for &(index, count) in h.bins() {
         match index - next {
@@ -91,8 +92,14 @@ pub fn decode_bins(bytes: &[u8], bins: &mut Vec<(u32, u64)>) -> Result<(), Histo
     let len = u32_at(4) as usize;
     let mut payload = bytes.get(HEADER_LEN..HEADER_LEN + len).ok_or_else(|| bad(format!("payload of {len} bytes is cut short")))?;
     let mut index: u64 = 0;
-    while !payload.is_empty() {
-        let n = un_zig_zag(read_varint(&mut payload)?);
+    while let Some(&first) = payload.first() {
+        // Most counts and gaps fit one byte.
+        let n = if first < 0x80 {
+            payload = &payload[1..];
+            un_zig_zag(u64::from(first))
+        } else {
+            un_zig_zag(read_varint(&mut payload)?)
+        };
         if n < 0 {
             index = index.saturating_add(n.unsigned_abs());
         } else {
@@ -135,7 +142,12 @@ fn un_zig_zag(n: u64) -> i64 {
 }
 
 /// LEB128 as HdrHistogram writes it: 7 bits a byte, the 9th byte whole.
+#[inline]
 fn write_varint(out: &mut Vec<u8>, mut v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
     for _ in 0..8 {
         if v < 0x80 {
             out.push(v as u8);
