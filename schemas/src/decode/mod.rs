@@ -40,8 +40,9 @@ pub fn decode_event<'a>(input: &'a [u8], limits: &DecodeLimits, now_ns: i64) -> 
     let mut ev = AuditEvent::new(EventId::Text(Cow::Borrowed("")), 0, 0.0, "", "", Outcome::Success);
     let mut seen: u64 = 0;
     let mut extra: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+    let mut next = 0;
     for (key, raw) in members {
-        let Some(index) = field_index(&key) else {
+        let Some(index) = field_index(&key, next) else {
             if !json::is_null(raw) {
                 extra.push((key, attribute_value(raw)));
             }
@@ -52,6 +53,7 @@ pub fn decode_event<'a>(input: &'a [u8], limits: &DecodeLimits, now_ns: i64) -> 
             return Err(DecodeError::new(FIELD_NAMES[index], Reason::DuplicateField));
         }
         seen |= bit;
+        next = index + 1;
         set_field(&mut ev, index, raw, limits, now_ns)?;
     }
     for (index, name) in FIELD_NAMES.iter().enumerate().take(REQUIRED_FIELDS.len()) {
@@ -63,8 +65,13 @@ pub fn decode_event<'a>(input: &'a [u8], limits: &DecodeLimits, now_ns: i64) -> 
     Ok(ev)
 }
 
-/// The position of a known field in [`FIELD_NAMES`].
-fn field_index(key: &str) -> Option<usize> {
+/// The position of a known field in [`FIELD_NAMES`]; `likely` is tried first
+/// (producers mostly write fields in contract order, so it is usually the one
+/// after the previous field).
+fn field_index(key: &str, likely: usize) -> Option<usize> {
+    if FIELD_NAMES.get(likely).is_some_and(|f| *f == key) {
+        return Some(likely);
+    }
     // Lengths first: most keys are rejected or found after one or two comparisons.
     FIELD_NAMES.iter().position(|f| f.len() == key.len() && *f == key)
 }
