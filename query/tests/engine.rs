@@ -95,11 +95,16 @@ fn exact(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
+/// `n` log-normal durations in ms (µ, σ of the underlying normal), rounded to µs.
+fn lognormal_ms(seed: u64, mu: f64, sigma: f64, n: usize) -> Vec<f64> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let lognormal = rand_distr::LogNormal::<f64>::new(mu, sigma).unwrap();
+    (0..n).map(|_| (lognormal.sample(&mut rng) * 1000.0).round() / 1000.0).collect()
+}
+
 #[tokio::test]
 async fn hdr_percentiles_match_exact_ones_within_precision() {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let lognormal = rand_distr::LogNormal::<f64>::new(4.0, 1.1).unwrap();
-    let durations: Vec<f64> = (0..50_000).map(|_| (lognormal.sample(&mut rng) * 1000.0).round() / 1000.0).collect();
+    let durations = lognormal_ms(3, 4.0, 1.1, 50_000);
     let dir = tempfile::tempdir().unwrap();
     store(dir.path(), 2, 25_000, Some(&durations));
     let e = engine(dir.path(), QueryConfig::default()).await;
@@ -107,28 +112,10 @@ async fn hdr_percentiles_match_exact_ones_within_precision() {
     sorted.sort_by(f64::total_cmp);
     for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
         let direct = e.run_user_sql(&format!("SELECT hdr_percentile(duration_ms, {q}) FROM tool_calls"), None).await.unwrap().0;
-        let merged = e
-            .run_user_sql(
-                &format!(
-                    "SELECT hdr_quantile(hdr_merge(h), {q}) FROM \
-                     (SELECT date_trunc('minute', timestamp) AS m, tool, hdr_histogram(duration_ms) AS h FROM tool_calls GROUP BY 1, 2)"
-                ),
-                None,
-            )
-            .await
-            .unwrap()
-            .0;
-        let of_histograms = e
-            .run_user_sql(
-                &format!(
-                    "SELECT hdr_percentile(h, {q}) FROM \
-                     (SELECT date_trunc('minute', timestamp) AS m, tool, hdr_histogram(duration_ms) AS h FROM tool_calls GROUP BY 1, 2)"
-                ),
-                None,
-            )
-            .await
-            .unwrap()
-            .0;
+        // Per-minute, per-tool histograms, merged back into one quantile two ways.
+        let minutes = "(SELECT date_trunc('minute', timestamp) AS m, tool, hdr_histogram(duration_ms) AS h FROM tool_calls GROUP BY 1, 2)";
+        let merged = e.run_user_sql(&format!("SELECT hdr_quantile(hdr_merge(h), {q}) FROM {minutes}"), None).await.unwrap().0;
+        let of_histograms = e.run_user_sql(&format!("SELECT hdr_percentile(h, {q}) FROM {minutes}"), None).await.unwrap().0;
         let want = exact(&sorted, q);
         for (how, got) in [("direct", &direct), ("merged minutes", &merged), ("percentile of histograms", &of_histograms)] {
             let v = got[0].column(0).as_primitive::<Float64Type>().value(0);
@@ -142,9 +129,7 @@ async fn hdr_percentiles_match_exact_ones_within_precision() {
 /// one within precision, whichever way it is computed.
 #[tokio::test]
 async fn grouped_hdr_percentiles_match_exact_ones() {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let lognormal = rand_distr::LogNormal::<f64>::new(3.0, 1.3).unwrap();
-    let durations: Vec<f64> = (0..30_000).map(|_| (lognormal.sample(&mut rng) * 1000.0).round() / 1000.0).collect();
+    let durations = lognormal_ms(5, 3.0, 1.3, 30_000);
     let dir = tempfile::tempdir().unwrap();
     store(dir.path(), 3, 10_000, Some(&durations));
     let e = engine(dir.path(), QueryConfig::default()).await;

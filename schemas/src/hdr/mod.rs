@@ -11,7 +11,7 @@ mod v2;
 
 pub use layout::SIGNIFICANT_FIGURES;
 pub use sparse::{HistogramBuilder, SparseHistogram};
-pub use v2::{HistogramDecodeError, decode, decode_bins, decode_into, encode, encode_into};
+pub use v2::{HistogramDecodeError, decode, decode_bins, encode, encode_into};
 
 /// A duration in ms as the recorded value (whole microseconds); `None` for
 /// negative, infinite or NaN durations, which are not recorded.

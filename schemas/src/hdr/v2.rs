@@ -62,14 +62,6 @@ pub fn encode(h: &SparseHistogram) -> Vec<u8> {
     out
 }
 
-/// Reads a serialized histogram's bins into `into`.
-pub fn decode_into(bytes: &[u8], into: &mut HistogramBuilder) -> Result<(), HistogramDecodeError> {
-    let mut bins = Vec::new();
-    decode_bins(bytes, &mut bins)?;
-    into.add_sorted(&bins, &mut Vec::new());
-    Ok(())
-}
-
 /// Reads a serialized histogram's non-empty bins, in index order, into `bins`
 /// (cleared first).
 pub fn decode_bins(bytes: &[u8], bins: &mut Vec<(u32, u64)>) -> Result<(), HistogramDecodeError> {
