@@ -28,6 +28,8 @@ pub struct Decoded {
     pub accepted: usize,
     pub dead: Vec<DeadLetter>,
     pub errors: Vec<LineError>,
+    /// Lines read (NDJSON) or items (a JSON array), blank ones included.
+    pub lines: u64,
 }
 
 impl Decoded {
@@ -36,6 +38,19 @@ impl Decoded {
         self.accepted += other.accepted;
         self.dead.extend(other.dead);
         self.errors.extend(other.errors);
+        self.lines += other.lines;
+    }
+
+    /// Numbers the errors and dead letters as if `offset` lines came before.
+    pub fn shift_lines(&mut self, offset: u64) {
+        for e in &mut self.errors {
+            e.line += offset;
+        }
+        for d in &mut self.dead {
+            if let DeadLetterSource::Http { line, .. } = &mut d.source {
+                *line += offset;
+            }
+        }
     }
 
     /// Memory held by the decoded rows and dead letters, for buffer accounting.
@@ -81,6 +96,7 @@ fn decode_array(body: &[u8], ctx: &DecodeContext) -> Result<Decoded, MalformedBo
     for (i, raw) in items.iter().enumerate() {
         acc.line(i as u64 + 1, raw.get().as_bytes());
     }
+    acc.out.lines = items.len() as u64;
     Ok(acc.finish())
 }
 
@@ -90,7 +106,8 @@ pub fn decode_ndjson(body: &[u8], first_line: u64, ctx: &DecodeContext) -> Decod
     let mut line_no = first_line;
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len())) {
-        if end < start {
+        if end < start || (end == body.len() && start == end) {
+            // Nothing follows the last newline.
             break;
         }
         let line = trim(&body[start..end]);
@@ -100,6 +117,7 @@ pub fn decode_ndjson(body: &[u8], first_line: u64, ctx: &DecodeContext) -> Decod
         line_no += 1;
         start = end + 1;
     }
+    acc.out.lines = line_no - first_line;
     acc.finish()
 }
 
@@ -109,7 +127,7 @@ pub fn decode_ndjson_parallel(body: &[u8], ctx: &DecodeContext, threads: usize) 
         return decode_ndjson(body, 1, ctx);
     }
     let mut chunks = Vec::with_capacity(threads);
-    let (mut start, mut line) = (0usize, 1u64);
+    let mut start = 0usize;
     for i in 1..=threads {
         let target = (body.len() * i / threads).max(start);
         let end = if i == threads {
@@ -117,16 +135,17 @@ pub fn decode_ndjson_parallel(body: &[u8], ctx: &DecodeContext, threads: usize) 
         } else {
             memchr::memchr(b'\n', &body[target..]).map_or(body.len(), |p| target + p + 1)
         };
-        chunks.push((&body[start..end], line));
-        line += memchr::memchr_iter(b'\n', &body[start..end]).count() as u64;
+        chunks.push(&body[start..end]);
         start = end;
     }
+    // Each part numbers its lines from 1; they are shifted once the parts before are counted.
     let parts: Vec<Decoded> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks.iter().map(|(c, first)| s.spawn(move || decode_ndjson(c, *first, ctx))).collect();
+        let handles: Vec<_> = chunks.iter().map(|c| s.spawn(move || decode_ndjson(c, 1, ctx))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
     let mut out = Decoded::default();
-    for p in parts {
+    for mut p in parts {
+        p.shift_lines(out.lines);
         out.merge(p);
     }
     out

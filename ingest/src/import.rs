@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use toolpulse_schemas::timestamp::now_ns;
-use toolpulse_schemas::{DeadLetterSource, DecodeLimits};
+use toolpulse_schemas::DecodeLimits;
 
 use crate::body::{DecodeContext, decode_ndjson_parallel};
 use crate::error::IngestError;
@@ -56,20 +56,15 @@ pub async fn import_ndjson<R: Read + Send + 'static>(
             continue;
         }
         let ctx = DecodeContext { limits: limits.clone(), now_ns: now_ns(), request_id: format!("import:{name}") };
-        let lines = memchr::memchr_iter(b'\n', &chunk).count() as u64 + u64::from(!chunk.ends_with(b"\n"));
         let line0 = report.lines;
         let decoded = tokio::task::spawn_blocking(move || {
             let mut d = decode_ndjson_parallel(&chunk, &ctx, threads);
-            for dl in &mut d.dead {
-                if let DeadLetterSource::Http { line, .. } = &mut dl.source {
-                    *line += line0;
-                }
-            }
+            d.shift_lines(line0);
             d
         })
         .await
         .map_err(|e| IngestError::Config(format!("decoder task: {e}")))?;
-        report.lines += lines;
+        report.lines += decoded.lines;
         report.accepted += decoded.accepted as u64;
         report.rejected += decoded.dead.len() as u64;
         let sub = Submission { source: "import", events: decoded.events, dead: decoded.dead, ..Submission::default() };
@@ -86,30 +81,20 @@ pub async fn import_ndjson<R: Read + Send + 'static>(
 
 /// Reads up to a chunk, ending at a newline; the partial last line is carried over.
 fn read_chunk<R: Read>(input: &mut R, mut buf: Vec<u8>) -> std::io::Result<(Vec<u8>, Vec<u8>, bool)> {
-    let start = buf.len();
-    buf.resize(if start >= CHUNK_BYTES { start * 2 } else { CHUNK_BYTES }, 0);
-    let mut filled = start;
-    let mut eof = false;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..])? {
-            0 => {
-                eof = true;
-                break;
-            }
-            n => filled += n,
+    loop {
+        let target = if buf.len() >= CHUNK_BYTES { buf.len() * 2 } else { CHUNK_BYTES };
+        let want = target - buf.len();
+        buf.reserve_exact(want);
+        // `read_to_end` fills spare capacity without zeroing it first.
+        let got = input.by_ref().take(want as u64).read_to_end(&mut buf)?;
+        if got < want {
+            return Ok((buf, Vec::new(), true));
         }
-    }
-    buf.truncate(filled);
-    if eof {
-        return Ok((buf, Vec::new(), true));
-    }
-    match memchr::memrchr(b'\n', &buf) {
-        Some(i) => {
+        if let Some(i) = memchr::memrchr(b'\n', &buf) {
             let rest = buf[i + 1..].to_vec();
             buf.truncate(i + 1);
-            Ok((buf, rest, false))
+            return Ok((buf, rest, false));
         }
         // A single line longer than a chunk: keep reading into it.
-        None => read_chunk(input, buf),
     }
 }

@@ -3,7 +3,6 @@
 //! Two tables (see `toolpulse_schemas::rollup_schema`): by tool, with latency
 //! histograms and buckets, and by agent, with counts.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -70,7 +69,7 @@ fn rollup_by(batches: &[RecordBatch], dimensions: [&str; 4], latency: bool, sche
         let dims: Vec<StringArray> = dimensions.iter().map(|d| col(d).map(|c| c.as_string::<i32>().clone())).collect::<Result<_, _>>()?;
         columns.push((ts, dur, dims));
     }
-    let mut groups: HashMap<Key, Agg> = HashMap::new();
+    let mut groups: foldhash::HashMap<Key, Agg> = foldhash::HashMap::default();
     for (ts, dur, dims) in &columns {
         for i in 0..ts.len() {
             let key = Key {

@@ -103,20 +103,32 @@ pub fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+    // Any invalid digit sets a high bit of `bad`; checked once at the end.
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let (hi, lo) = (HEX_VALUES[pair[0] as usize], HEX_VALUES[pair[1] as usize]);
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
     }
-    Some(out)
+    (bad & 0xf0 == 0).then_some(out)
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// The value of each hex digit; 0xff for any other byte.
+const HEX_VALUES: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Lowercase hex of any byte slice.
 pub fn to_hex(bytes: &[u8]) -> String {
@@ -156,6 +168,8 @@ mod tests {
         assert_eq!(parse_hex::<2>("0aFf"), Some([0x0a, 0xff]));
         assert_eq!(parse_hex::<2>("0aF"), None);
         assert_eq!(parse_hex::<2>("0aFg"), None);
+        assert_eq!(parse_hex::<2>("g0ff"), None);
+        assert_eq!(parse_hex::<2>("0a\u{e9}"), None);
         assert_eq!(to_hex(&[0x0a, 0xff]), "0aff");
     }
 }

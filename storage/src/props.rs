@@ -1,6 +1,6 @@
 //! Parquet writer settings per table: zstd, statistics, row-group size, and the
 //! encodings that suit each column (random ids as plain bytes, sorted timestamps
-//! delta-encoded, floats byte-stream-split).
+//! delta-encoded, repeated trace ids dictionary-encoded).
 
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
@@ -42,32 +42,54 @@ pub fn writer_properties(
         .set_sorting_columns(sorting)
         .set_key_value_metadata(Some(kv))
         .set_created_by(format!("toolpulse {}", env!("CARGO_PKG_VERSION")));
-    for (column, encoding) in column_encodings(table) {
+    for (column, coding) in column_codings(table) {
         let path = ColumnPath::from(*column);
-        b = b.set_column_dictionary_enabled(path.clone(), false).set_column_encoding(path, *encoding);
+        b = match coding {
+            Coding::Plain(encoding) => b.set_column_dictionary_enabled(path.clone(), false).set_column_encoding(path, *encoding),
+            Coding::LargeDictionary => b.set_column_dictionary_enabled(path.clone(), true).set_column_dictionary_page_size_limit(path, LARGE_DICTIONARY_BYTES),
+        };
     }
     b.build()
 }
 
-/// High-cardinality columns: no dictionary, and the encoding that compresses them.
-fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
+/// How a column is encoded when the default (a dictionary of up to 1 MiB, then
+/// plain) does not suit it.
+enum Coding {
+    /// No dictionary: values are (nearly) all distinct, or repeat in no useful way.
+    Plain(Encoding),
+    /// A dictionary big enough for a whole row group of mostly distinct values
+    /// that still repeat (trace ids shared by the calls of one chain).
+    LargeDictionary,
+}
+
+/// Dictionary page limit of [`Coding::LargeDictionary`] columns: a row group's
+/// worth of 16-byte ids.
+const LARGE_DICTIONARY_BYTES: usize = ROW_GROUP_ROWS * 16 * 2;
+
+/// The columns whose coding is not the default.
+fn column_codings(table: Table) -> &'static [(&'static str, Coding)] {
+    use Coding::{LargeDictionary, Plain};
     match table {
+        // Measured on generated events (`benches/ingest.rs`): plain zstd'd doubles
+        // beat byte-stream-split (whole repeated values are found), and response
+        // sizes spread too wide for a dictionary.
         Table::ToolCalls => &[
-            ("timestamp", Encoding::DELTA_BINARY_PACKED),
-            ("duration_ms", Encoding::BYTE_STREAM_SPLIT),
-            ("event_id", Encoding::PLAIN),
-            ("trace_id", Encoding::PLAIN),
-            ("span_id", Encoding::PLAIN),
-            ("parent_span_id", Encoding::PLAIN),
+            ("timestamp", Plain(Encoding::DELTA_BINARY_PACKED)),
+            ("duration_ms", Plain(Encoding::PLAIN)),
+            ("response_bytes", Plain(Encoding::PLAIN)),
+            ("event_id", Plain(Encoding::PLAIN)),
+            ("trace_id", LargeDictionary),
+            ("span_id", Plain(Encoding::PLAIN)),
+            ("parent_span_id", Plain(Encoding::PLAIN)),
         ],
         Table::Spans => &[
-            ("start_time", Encoding::DELTA_BINARY_PACKED),
-            ("trace_id", Encoding::PLAIN),
-            ("span_id", Encoding::PLAIN),
-            ("parent_span_id", Encoding::PLAIN),
+            ("start_time", Plain(Encoding::DELTA_BINARY_PACKED)),
+            ("trace_id", Plain(Encoding::PLAIN)),
+            ("span_id", Plain(Encoding::PLAIN)),
+            ("parent_span_id", Plain(Encoding::PLAIN)),
         ],
-        Table::DeadLetters => &[("received_at", Encoding::DELTA_BINARY_PACKED)],
-        Table::Rollups1m | Table::RollupsAgents1m => &[("minute", Encoding::DELTA_BINARY_PACKED)],
-        Table::SloStatus => &[("evaluated_at", Encoding::DELTA_BINARY_PACKED)],
+        Table::DeadLetters => &[("received_at", Plain(Encoding::DELTA_BINARY_PACKED))],
+        Table::Rollups1m | Table::RollupsAgents1m => &[("minute", Plain(Encoding::DELTA_BINARY_PACKED))],
+        Table::SloStatus => &[("evaluated_at", Plain(Encoding::DELTA_BINARY_PACKED))],
     }
 }
