@@ -26,6 +26,10 @@ use toolpulse_schemas::DecodeLimits;
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::{DataDir, FileWriter, Table};
 
+/// The allocator of the `toolpulse` binary, so the in-process import measures what it ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
