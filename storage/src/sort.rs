@@ -100,10 +100,12 @@ impl RowKeys {
     }
 }
 
-/// Writes `f(value)` of an integer (or timestamp) column into key slot `slot`;
-/// false when the column is not an integer or holds nulls.
+/// Writes `f(value)` of a signed integer (or timestamp) column into key slot
+/// `slot`; false when the column is of another type or holds nulls.
 fn fill_integer_keys(col: &ArrayRef, keys: &mut [u64], width: usize, slot: usize, f: impl Fn(i64) -> i64) -> Result<bool, StoreError> {
-    if col.null_count() > 0 || !(col.data_type().is_integer() || matches!(col.data_type(), DataType::Timestamp(..))) {
+    // Signed types only: every value fits an i64 (a u64 above i64::MAX would not).
+    let signed = matches!(col.data_type(), DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Timestamp(..));
+    if col.null_count() > 0 || !signed {
         return Ok(false);
     }
     let values = cast(col, &DataType::Int64)?;
