@@ -138,59 +138,54 @@ impl<'a> Scanner<'a> {
 
     /// An object, each member handed to `member`.
     fn object_with(&mut self, depth: usize, mut member: impl FnMut(Raw<'a>, Raw<'a>)) -> Result<(), ScanError> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("less nesting"));
-        }
-        self.expect(b'{', "'{'")?;
-        self.whitespace();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            self.whitespace();
-            if self.peek() != Some(b'"') {
-                return Err(self.error("a string key"));
+        self.list(depth, b'{', b'}', "',' or '}'", |s| {
+            if s.peek() != Some(b'"') {
+                return Err(s.error("a string key"));
             }
-            let key = self.string()?;
-            self.whitespace();
-            self.expect(b':', "':'")?;
-            self.whitespace();
-            let value = self.value(depth + 1)?;
+            let key = s.string()?;
+            s.whitespace();
+            s.expect(b':', "':'")?;
+            s.whitespace();
+            let value = s.value(depth + 1)?;
             member(key, value);
-            self.whitespace();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("',' or '}'")),
-            }
-        }
+            Ok(())
+        })
     }
 
     fn array(&mut self, depth: usize) -> Result<(), ScanError> {
+        self.list(depth, b'[', b']', "',' or ']'", |s| s.value(depth + 1).map(drop))
+    }
+
+    /// `open item (, item)* close` or `open close`; each item read by `item`,
+    /// which starts after any whitespace.
+    fn list(
+        &mut self,
+        depth: usize,
+        open: u8,
+        close: u8,
+        separator: &'static str,
+        mut item: impl FnMut(&mut Self) -> Result<(), ScanError>,
+    ) -> Result<(), ScanError> {
         if depth > MAX_DEPTH {
             return Err(self.error("less nesting"));
         }
-        self.expect(b'[', "'['")?;
+        self.expect(open, if open == b'{' { "'{'" } else { "'['" })?;
         self.whitespace();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.pos += 1;
             return Ok(());
         }
         loop {
             self.whitespace();
-            self.value(depth + 1)?;
+            item(self)?;
             self.whitespace();
             match self.peek() {
                 Some(b',') => self.pos += 1,
-                Some(b']') => {
+                Some(c) if c == close => {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(self.error("',' or ']'")),
+                _ => return Err(self.error(separator)),
             }
         }
     }
