@@ -3,6 +3,7 @@
 //! becomes a dead letter and a per-line error, and never costs its neighbours.
 
 use arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use toolpulse_schemas::{DeadLetter, DeadLetterSource, DecodeError, DecodeLimits, EventBatchBuilder, decode_event};
@@ -139,10 +140,8 @@ pub fn decode_ndjson_parallel(body: &[u8], ctx: &DecodeContext, threads: usize) 
         start = end;
     }
     // Each part numbers its lines from 1; they are shifted once the parts before are counted.
-    let parts: Vec<Decoded> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks.iter().map(|c| s.spawn(move || decode_ndjson(c, 1, ctx))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    });
+    // On rayon's pool: its threads (and their allocator caches) outlive the call.
+    let parts: Vec<Decoded> = chunks.par_iter().map(|c| decode_ndjson(c, 1, ctx)).collect();
     let mut out = Decoded::default();
     for mut p in parts {
         p.shift_lines(out.lines);

@@ -4,6 +4,7 @@
 //! flush wrote it.
 
 pub mod compact;
+pub mod encode;
 pub mod error;
 pub mod layout;
 pub mod props;

@@ -12,6 +12,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::{KeyValue, SortingColumn};
 
+use crate::encode::write_row_groups;
 use crate::error::StoreError;
 use crate::layout::{DataDir, HourPartition, Table};
 use crate::props::{WriteOptions, writer_properties};
@@ -88,9 +89,13 @@ impl FileWriter {
         let props = writer_properties(table, &self.opts, sorting_columns(table, batch), kv);
 
         let file = File::create(&staging).map_err(StoreError::io("create", &staging))?;
-        let mut w = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), batch.schema(), Some(props))
+        // The Arrow writer sets up the file (schema, Arrow schema in the footer);
+        // its row groups are then encoded column-parallel.
+        let (mut w, factory) = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), batch.schema(), Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
             .map_err(StoreError::parquet(&staging))?;
-        w.write(batch).map_err(StoreError::parquet(&staging))?;
+        write_row_groups(&mut w, &factory, batch, self.opts.row_group_rows)
+            .map_err(StoreError::parquet(&staging))?;
         w.finish().map_err(StoreError::parquet(&staging))?;
         let buf = w.inner_mut();
         buf.flush().map_err(StoreError::io("write", &staging))?;

@@ -70,18 +70,54 @@ impl FieldId {
         FIELD_NAMES[self as usize]
     }
 
-    /// The field named `key`; `likely` (a position) is tried first, since
-    /// producers mostly write fields in contract order.
-    pub fn lookup(key: &str, likely: usize) -> Option<FieldId> {
-        if FIELD_NAMES.get(likely).is_some_and(|f| *f == key) {
-            return Some(Self::ALL[likely]);
-        }
+    /// The field named `key`.
+    pub fn lookup(key: &str) -> Option<FieldId> {
         // Length and last byte first: most names are passed over without a string comparison.
         let last = *key.as_bytes().last()?;
         FIELD_NAMES
             .iter()
             .position(|f| f.len() == key.len() && f.as_bytes()[f.len() - 1] == last && *f == key)
             .map(|i| Self::ALL[i])
+    }
+}
+
+/// Producers write every event with the same fields in the same order, so the
+/// order of the previous event on this thread predicts the next one's: the
+/// field at position `i` is looked up there first.
+pub struct FieldOrder {
+    seen: [Option<FieldId>; ORDER_SLOTS],
+}
+
+const ORDER_SLOTS: usize = 48;
+
+thread_local! {
+    static LAST_ORDER: std::cell::Cell<[Option<FieldId>; ORDER_SLOTS]> = const { std::cell::Cell::new([None; ORDER_SLOTS]) };
+}
+
+impl FieldOrder {
+    /// The order this thread saw last.
+    pub fn recall() -> Self {
+        FieldOrder { seen: LAST_ORDER.with(|o| o.get()) }
+    }
+
+    /// The field named `key` at member position `position`.
+    pub fn lookup(&mut self, key: &str, position: usize) -> Option<FieldId> {
+        let slot = self.seen.get_mut(position);
+        if let Some(Some(guess)) = slot.as_deref()
+            && guess.name() == key
+        {
+            return Some(*guess);
+        }
+        let found = FieldId::lookup(key);
+        if let Some(slot) = slot {
+            *slot = found;
+        }
+        found
+    }
+
+    /// Keeps this event's order for the next one.
+    pub fn remember(self) {
+        LAST_ORDER.with(|o| o.set(self.seen));
     }
 }
 
@@ -93,10 +129,26 @@ mod tests {
     fn ids_and_names_line_up() {
         for (i, id) in FieldId::ALL.iter().enumerate() {
             assert_eq!(*id as usize, i);
-            assert_eq!(FieldId::lookup(FIELD_NAMES[i], 0), Some(*id));
-            assert_eq!(FieldId::lookup(FIELD_NAMES[i], i), Some(*id));
+            assert_eq!(FieldId::lookup(FIELD_NAMES[i]), Some(*id));
         }
-        assert_eq!(FieldId::lookup("nope", 3), None);
+        assert_eq!(FieldId::lookup("nope"), None);
         assert_eq!(REQUIRED_FIELDS, FIELD_NAMES[..REQUIRED_FIELDS.len()]);
+    }
+
+    #[test]
+    fn remembered_order_never_misnames_a_field() {
+        let mut order = FieldOrder::recall();
+        for (i, name) in ["tool", "server", "x-unknown", "timestamp"].iter().enumerate() {
+            order.lookup(name, i);
+        }
+        order.remember();
+        // Another order on the same thread: every guess is checked.
+        let mut order = FieldOrder::recall();
+        assert_eq!(order.lookup("server", 0), Some(FieldId::Server));
+        assert_eq!(order.lookup("server", 1), Some(FieldId::Server));
+        assert_eq!(order.lookup("x-unknown", 1), None);
+        assert_eq!(order.lookup("x-unknown", 2), None);
+        assert_eq!(order.lookup("timestamp", 3), Some(FieldId::Timestamp));
+        assert_eq!(order.lookup("outcome", 99), Some(FieldId::Outcome));
     }
 }

@@ -4,24 +4,23 @@
 
 use std::borrow::Cow;
 
-use super::scan::{self, Document, Kind};
+use super::scan::{self, Document, Kind, Member};
 use crate::error::{DecodeError, Reason};
 
 pub use super::scan::Raw;
 
-/// The members of a JSON object, in input order, values left unparsed.
-pub struct Members<'a>(pub Vec<(Cow<'a, str>, Raw<'a>)>);
-
-/// Parses `input` as exactly one JSON object.
+/// Parses `input` as exactly one JSON object, handing each member (key and raw
+/// value, in input order) to `member`.
 ///
 /// The input is checked to be UTF-8 once, as a whole; the scanner then reads it
-/// as a `str` and need not validate each string again.
-pub fn parse_object(input: &[u8]) -> Result<Members<'_>, DecodeError> {
+/// as a `str` and need not validate each string again. Malformed JSON is an
+/// error even when some members were already handed over.
+pub fn parse_object<'a>(input: &'a [u8], member: impl FnMut(Cow<'a, str>, Raw<'a>)) -> Result<(), DecodeError> {
     let text = std::str::from_utf8(input).map_err(|e| {
         DecodeError::whole(Reason::InvalidJson { detail: format!("invalid UTF-8 at byte {}", e.valid_up_to()) })
     })?;
-    match scan::document(text) {
-        Ok(Document::Object(members)) => Ok(Members(members)),
+    match scan::document(text, member) {
+        Ok(Document::Object) => Ok(()),
         // Valid JSON that is not an object is reported as such; anything else as bad JSON.
         Ok(Document::Other) => Err(DecodeError::whole(Reason::NotAnObject)),
         Err(e) => Err(DecodeError::whole(Reason::InvalidJson { detail: e.to_string() })),
@@ -29,8 +28,8 @@ pub fn parse_object(input: &[u8]) -> Result<Members<'_>, DecodeError> {
 }
 
 /// The members of a nested object value.
-pub fn object_members<'a>(raw: &Raw<'a>, field: &'static str) -> Result<Members<'a>, DecodeError> {
-    scan::members(raw).map(Members).map_err(|e| DecodeError::new(field, Reason::InvalidJson { detail: e.to_string() }))
+pub fn object_members<'a>(raw: &Raw<'a>, field: &'static str) -> Result<Vec<Member<'a>>, DecodeError> {
+    scan::members(raw).map_err(|e| DecodeError::new(field, Reason::InvalidJson { detail: e.to_string() }))
 }
 
 /// Typed readers for one field; `Ok(None)` means JSON `null`.

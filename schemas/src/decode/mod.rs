@@ -25,33 +25,77 @@ pub fn decode_event<'a>(input: &'a [u8], limits: &DecodeLimits, now_ns: i64) -> 
     if input.len() > limits.max_event_bytes {
         return Err(DecodeError::whole(Reason::EventTooLarge { len: input.len(), max: limits.max_event_bytes }));
     }
-    let json::Members(members) = json::parse_object(input)?;
-    let mut ev = AuditEvent::new(EventId::Text(Cow::Borrowed("")), 0, 0.0, "", "", Outcome::Success);
-    let mut seen: u64 = 0;
-    let mut extra: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
-    let mut next = 0;
-    for (key, raw) in members {
-        let Some(field) = FieldId::lookup(&key, next) else {
+    let mut event = EventDecoder::new(limits, now_ns);
+    json::parse_object(input, |key, raw| event.member(key, raw))?;
+    event.finish()
+}
+
+/// Builds one event from its members as the scanner hands them over. The first
+/// field error is kept (the rest of the line is still scanned, so malformed
+/// JSON is reported as such rather than as a field error).
+struct EventDecoder<'a, 'l> {
+    ev: AuditEvent<'a>,
+    limits: &'l DecodeLimits,
+    now_ns: i64,
+    /// Bit `i` set: field `FieldId::ALL[i]` was seen.
+    seen: u64,
+    position: usize,
+    order: fields::FieldOrder,
+    /// Unknown top-level fields, bound for the attributes.
+    extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    error: Option<DecodeError>,
+}
+
+impl<'a, 'l> EventDecoder<'a, 'l> {
+    fn new(limits: &'l DecodeLimits, now_ns: i64) -> Self {
+        EventDecoder {
+            ev: AuditEvent::new(EventId::Text(Cow::Borrowed("")), 0, 0.0, "", "", Outcome::Success),
+            limits,
+            now_ns,
+            seen: 0,
+            position: 0,
+            order: fields::FieldOrder::recall(),
+            extra: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn member(&mut self, key: Cow<'a, str>, raw: Raw<'a>) {
+        let position = self.position;
+        self.position += 1;
+        if self.error.is_some() {
+            return;
+        }
+        let Some(field) = self.order.lookup(&key, position) else {
             if raw.kind != Kind::Null {
-                extra.push((key, attribute_value(&raw)));
+                self.extra.push((key, attribute_value(&raw)));
             }
-            continue;
+            return;
         };
         let bit = 1u64 << field as usize;
-        if seen & bit != 0 {
-            return Err(DecodeError::new(field.name(), Reason::DuplicateField));
+        if self.seen & bit != 0 {
+            self.error = Some(DecodeError::new(field.name(), Reason::DuplicateField));
+            return;
         }
-        seen |= bit;
-        next = field as usize + 1;
-        set_field(&mut ev, field, raw, limits, now_ns)?;
-    }
-    for (index, name) in FIELD_NAMES.iter().enumerate().take(REQUIRED_FIELDS.len()) {
-        if seen & (1 << index) == 0 {
-            return Err(DecodeError::new(*name, Reason::Missing));
+        self.seen |= bit;
+        if let Err(e) = set_field(&mut self.ev, field, raw, self.limits, self.now_ns) {
+            self.error = Some(e);
         }
     }
-    merge_extra_attributes(&mut ev.attributes, extra, limits)?;
-    Ok(ev)
+
+    fn finish(mut self) -> Result<AuditEvent<'a>, DecodeError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        for (index, name) in FIELD_NAMES.iter().enumerate().take(REQUIRED_FIELDS.len()) {
+            if self.seen & (1 << index) == 0 {
+                return Err(DecodeError::new(*name, Reason::Missing));
+            }
+        }
+        self.order.remember();
+        merge_extra_attributes(&mut self.ev.attributes, self.extra, self.limits)?;
+        Ok(self.ev)
+    }
 }
 
 fn set_field<'a>(
@@ -197,7 +241,7 @@ fn attributes<'a>(raw: &Raw<'a>, limits: &DecodeLimits) -> Result<Vec<(Cow<'a, s
         Kind::Object => {}
         found => return Err(f.err(Reason::WrongType { expected: "object", found: found.name() })),
     }
-    let json::Members(members) = json::object_members(raw, "attributes")?;
+    let members = json::object_members(raw, "attributes")?;
     if members.len() > limits.max_attributes {
         return Err(f.err(Reason::TooManyAttributes { count: members.len(), max: limits.max_attributes }));
     }

@@ -66,23 +66,29 @@ impl std::fmt::Display for ScanError {
 }
 
 /// What the text holds, when it is one valid JSON value.
-pub enum Document<'a> {
-    Object(Vec<(Cow<'a, str>, Raw<'a>)>),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    /// An object; its members were handed to the visitor.
+    Object,
     /// Valid JSON that is not an object.
     Other,
 }
 
-/// Reads `text` as exactly one JSON value (surrounding whitespace allowed).
-pub fn document(text: &str) -> Result<Document<'_>, ScanError> {
-    // Without control bytes anywhere (the usual case: NDJSON lines hold no tabs
-    // or line breaks), a string ends at the first quote or backslash.
-    let controls = text.as_bytes().iter().filter(|&&c| c < 0x20).count() > 0;
-    let mut s = Scanner { text, bytes: text.as_bytes(), pos: 0, controls };
+/// A top-level object member: its key (unescaped) and raw value.
+pub type Member<'a> = (Cow<'a, str>, Raw<'a>);
+
+/// Reads `text` as exactly one JSON value (surrounding whitespace allowed),
+/// handing each member of a top-level object to `member`, in input order.
+pub fn document<'a>(text: &'a str, mut member: impl FnMut(Cow<'a, str>, Raw<'a>)) -> Result<Document, ScanError> {
+    let mut s = Scanner { text, bytes: text.as_bytes(), pos: 0 };
     s.whitespace();
-    let doc = if s.peek() == Some(b'{') { Document::Object(s.members(1)?) } else { {
+    let doc = if s.peek() == Some(b'{') {
+        s.object_with(1, |key, value| member(key.unquoted(), value))?;
+        Document::Object
+    } else {
         s.value(1)?;
         Document::Other
-    } };
+    };
     s.whitespace();
     if s.pos != s.bytes.len() {
         return Err(s.error("end of input"));
@@ -90,10 +96,11 @@ pub fn document(text: &str) -> Result<Document<'_>, ScanError> {
     Ok(doc)
 }
 
-/// Reads `raw` (an object value of [`document`]) as its members.
-pub fn members<'a>(raw: &Raw<'a>) -> Result<Vec<(Cow<'a, str>, Raw<'a>)>, ScanError> {
-    match document(raw.text)? {
-        Document::Object(m) => Ok(m),
+/// Reads `raw` (an object value) as its members.
+pub fn members<'a>(raw: &Raw<'a>) -> Result<Vec<Member<'a>>, ScanError> {
+    let mut out = Vec::new();
+    match document(raw.text, |k, v| out.push((k, v)))? {
+        Document::Object => Ok(out),
         Document::Other => Err(ScanError { expected: "an object", at: 0 }),
     }
 }
@@ -102,8 +109,6 @@ struct Scanner<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
-    /// The text holds bytes below 0x20 (legal only as whitespace between tokens).
-    controls: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -129,13 +134,6 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// `{ ... }` at the current position, as members.
-    fn members(&mut self, depth: usize) -> Result<Vec<(Cow<'a, str>, Raw<'a>)>, ScanError> {
-        let mut out = Vec::with_capacity(32);
-        self.object_with(depth, |key, value| out.push((key.unquoted(), value)))?;
-        Ok(out)
-    }
-
     /// An object, each member handed to `member`.
     fn object_with(&mut self, depth: usize, mut member: impl FnMut(Raw<'a>, Raw<'a>)) -> Result<(), ScanError> {
         self.list(depth, b'{', b'}', "',' or '}'", |s| {
@@ -146,7 +144,7 @@ impl<'a> Scanner<'a> {
             s.whitespace();
             s.expect(b':', "':'")?;
             s.whitespace();
-            let value = s.value(depth + 1)?;
+            let value = s.member_value(depth + 1)?;
             member(key, value);
             Ok(())
         })
@@ -190,6 +188,20 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// [`Self::value`], with the common kinds (strings, numbers) read inline.
+    #[inline(always)]
+    fn member_value(&mut self, depth: usize) -> Result<Raw<'a>, ScanError> {
+        let start = self.pos;
+        match self.peek() {
+            Some(b'"') => self.string(),
+            Some(b'-' | b'0'..=b'9') => {
+                let kind = self.number()?;
+                Ok(Raw { text: &self.text[start..self.pos], kind, escaped: false })
+            }
+            _ => self.value(depth),
+        }
+    }
+
     fn value(&mut self, depth: usize) -> Result<Raw<'a>, ScanError> {
         let start = self.pos;
         let kind = match self.peek() {
@@ -220,6 +232,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    #[inline(always)]
     fn number(&mut self) -> Result<Kind, ScanError> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -258,18 +271,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string literal at the current position (which holds `"`).
+    #[inline(always)]
     fn string(&mut self) -> Result<Raw<'a>, ScanError> {
         let start = self.pos;
         self.pos += 1;
         let mut escaped = false;
         loop {
             let rest = &self.bytes[self.pos..];
-            let end = if self.controls {
-                rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-            } else {
-                memchr::memchr2(b'"', b'\\', rest)
-            };
-            let Some(i) = end else {
+            let Some(i) = string_stop(rest) else {
                 self.pos = self.bytes.len();
                 return Err(self.error("a closing '\"'"));
             };
@@ -329,6 +338,32 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The offset of the first byte that ends a run of plain string content: `"`,
+/// `\\` or a control byte (below 0x20, not allowed raw in a string).
+///
+/// Eight bytes at a time: for each byte class, `(v - 0x01..) & !v & 0x80..`
+/// flags the bytes where `v` (the word xored with the byte, or the word itself
+/// against 0x20) underflows. A borrow can flag bytes above a true hit, never
+/// below it, so the lowest flag is exact.
+#[inline]
+fn string_stop(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+        let hits = (zero_byte(word ^ (ONES * b'"' as u64)) | zero_byte(word ^ (ONES * b'\\' as u64)) | below_space) & HIGHS;
+        if hits != 0 {
+            return Some(offset + hits.trailing_zeros() as usize / 8);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|i| offset + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,7 +371,7 @@ mod tests {
     /// The scanner accepts exactly what serde_json reads into a value (which,
     /// unlike skipping, also rejects escapes of lone surrogates).
     fn agrees(text: &str) {
-        let ours = document(text).is_ok();
+        let ours = document(text, |_, _| {}).is_ok();
         let theirs = serde_json::from_str::<serde_json::Value>(text).is_ok();
         assert_eq!(ours, theirs, "{text:?}: scanner {ours}, serde_json {theirs}");
     }
@@ -359,7 +394,9 @@ mod tests {
 
     #[test]
     fn members_keep_order_kind_and_text() {
-        let Ok(Document::Object(m)) = document(r#"{"a":"x","b\"":12.5,"c":{"d":[1]},"e":null,"f":"\n"}"#) else { panic!() };
+        let mut m = Vec::new();
+        let doc = document(r#"{"a":"x","b\"":12.5,"c":{"d":[1]},"e":null,"f":"\n"}"#, |k, v| m.push((k, v)));
+        assert_eq!(doc, Ok(Document::Object));
         let view: Vec<(&str, &str, Kind, bool)> = m.iter().map(|(k, v)| (k.as_ref(), v.text, v.kind, v.escaped)).collect();
         assert_eq!(
             view,
@@ -376,10 +413,29 @@ mod tests {
     }
 
     #[test]
+    fn string_stop_finds_the_first_quote_backslash_or_control_byte() {
+        // Every position, in words and in the tail, with high bytes (UTF-8) around.
+        for len in 0..40 {
+            for at in 0..len {
+                for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                    let mut bytes: Vec<u8> = (0..len).map(|i| if i % 3 == 0 { 0xc3 } else { b'a' + (i % 26) as u8 }).collect();
+                    bytes[at] = stop;
+                    if at + 1 < len {
+                        bytes[at + 1] = b'"';
+                    }
+                    assert_eq!(string_stop(&bytes), Some(at), "{bytes:?}");
+                }
+            }
+            let plain: Vec<u8> = (0..len).map(|i| [b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff][i % 8]).collect();
+            assert_eq!(string_stop(&plain), None, "{plain:?}");
+        }
+    }
+
+    #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-        assert_eq!(document(&deep).err().map(|e| e.expected), Some("less nesting"));
+        assert_eq!(document(&deep, |_, _| {}).err().map(|e| e.expected), Some("less nesting"));
         let ok = format!("{{\"a\":{}{}}}", "[".repeat(100), "]".repeat(100));
-        assert!(document(&ok).is_ok());
+        assert!(document(&ok, |_, _| {}).is_ok());
     }
 }
