@@ -2,50 +2,20 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, TopicPartitionList};
-use toolpulse_schemas::timestamp::now_ns;
-use toolpulse_schemas::{DeadLetter, DeadLetterSource, DecodeLimits, EventBatchBuilder, decode_event};
+use toolpulse_schemas::DecodeLimits;
 
 use super::KafkaConfig;
-use super::offsets::{InFlight, NextOffsets, record, to_tpl};
+use super::chunk::Chunk;
+use super::offsets::{InFlight, NextOffsets, to_tpl};
 use crate::error::IngestError;
 use crate::metrics::{IngestMetrics, PartitionLabels, ResultLabels};
 use crate::writer::{Submission, WriterHandle};
-
-/// Messages decoded since the last hand-over.
-struct Chunk {
-    builder: EventBatchBuilder,
-    dead: Vec<DeadLetter>,
-    offsets: NextOffsets,
-    messages: usize,
-    accepted: u64,
-    started: Option<Instant>,
-}
-
-impl Chunk {
-    fn new() -> Self {
-        Self { builder: EventBatchBuilder::with_capacity(4096), dead: Vec::new(), offsets: NextOffsets::new(), messages: 0, accepted: 0, started: None }
-    }
-
-    /// The chunk as a submission; counts its accepted events in `metrics`.
-    fn take(&mut self, metrics: &IngestMetrics) -> Option<(Submission, NextOffsets)> {
-        if self.messages == 0 {
-            return None;
-        }
-        metrics.accept("kafka", std::mem::take(&mut self.accepted));
-        let events = if self.builder.is_empty() { Vec::new() } else { vec![self.builder.finish()] };
-        let sub = Submission { source: "kafka", events, dead: std::mem::take(&mut self.dead), ..Submission::default() };
-        let offsets = std::mem::take(&mut self.offsets);
-        self.messages = 0;
-        self.started = None;
-        Some((sub, offsets))
-    }
-}
 
 /// State shared by the loop and the rebalance callbacks (which run inside `poll`
 /// on the same thread, so the lock is never contended).
@@ -63,6 +33,7 @@ struct Shared {
     writer: WriterHandle,
     runtime: tokio::runtime::Handle,
     metrics: IngestMetrics,
+    limits: DecodeLimits,
     reseed: AtomicBool,
 }
 
@@ -76,7 +47,7 @@ impl Shared {
     fn drain_and_commit(&self, consumer: &BaseConsumer<Context>) {
         let mut st = self.lock();
         let mut pending: Vec<_> = st.refused.take().into_iter().collect();
-        pending.extend(st.chunk.take(&self.metrics));
+        pending.extend(st.chunk.take(&self.limits, &self.metrics));
         for (sub, offsets) in pending {
             match self.runtime.block_on(self.writer.submit(sub)) {
                 Ok(d) => st.in_flight.push(offsets, d),
@@ -153,7 +124,6 @@ pub(super) struct Consumer {
     topics: Vec<String>,
     chunk_messages: usize,
     chunk_age: Duration,
-    limits: DecodeLimits,
 }
 
 impl Consumer {
@@ -165,7 +135,8 @@ impl Consumer {
         stop: Arc<AtomicBool>,
     ) -> Result<Self, IngestError> {
         let state = LoopState { chunk: Chunk::new(), refused: None, in_flight: InFlight::default(), committed: NextOffsets::new(), paused: false };
-        let shared = Arc::new(Shared { state: Mutex::new(state), writer, runtime, metrics, reseed: AtomicBool::new(false) });
+        let limits = cfg.limits.clone();
+        let shared = Arc::new(Shared { state: Mutex::new(state), writer, runtime, metrics, limits, reseed: AtomicBool::new(false) });
         let consumer: BaseConsumer<Context> = cfg.client_config().create_with_context(Context { shared: shared.clone() })?;
         Ok(Self {
             consumer,
@@ -174,7 +145,6 @@ impl Consumer {
             topics: cfg.topics.clone(),
             chunk_messages: cfg.chunk_messages,
             chunk_age: cfg.chunk_age,
-            limits: cfg.limits.clone(),
         })
     }
 
@@ -209,12 +179,11 @@ impl Consumer {
         let durable = st.in_flight.take_durable();
         commit(&self.consumer, &mut st, durable, CommitMode::Async, &shared.metrics);
         if st.refused.is_none() {
-            let due = st.chunk.messages >= self.chunk_messages
-                || st.chunk.started.is_some_and(|s| s.elapsed() >= self.chunk_age);
+            let due = st.chunk.len() >= self.chunk_messages || st.chunk.started().is_some_and(|s| s.elapsed() >= self.chunk_age);
             if !due {
                 return;
             }
-            st.refused = st.chunk.take(&shared.metrics);
+            st.refused = st.chunk.take(&shared.limits, &shared.metrics);
         }
         let Some((sub, offsets)) = st.refused.take() else { return };
         match shared.writer.try_submit(sub) {
@@ -250,22 +219,6 @@ impl Consumer {
 
     fn consume(&self, msg: &BorrowedMessage<'_>) {
         let payload = msg.payload().unwrap_or_default();
-        let mut st = self.shared.lock();
-        let chunk = &mut st.chunk;
-        let now = now_ns();
-        match decode_event(payload, &self.limits, now) {
-            Ok(e) => {
-                chunk.builder.append(&e);
-                chunk.accepted += 1;
-            }
-            Err(err) => {
-                let source = DeadLetterSource::Kafka { topic: msg.topic().to_owned(), partition: msg.partition(), offset: msg.offset() };
-                chunk.dead.push(DeadLetter::from_error(now, source, &err, payload));
-                self.shared.metrics.reject("kafka", err.reason.code());
-            }
-        }
-        record(&mut chunk.offsets, msg.topic(), msg.partition(), msg.offset() + 1);
-        chunk.messages += 1;
-        chunk.started.get_or_insert_with(Instant::now);
+        self.shared.lock().chunk.push(msg.topic(), msg.partition(), msg.offset(), payload);
     }
 }

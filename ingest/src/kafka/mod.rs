@@ -1,8 +1,9 @@
 //! The Kafka source: a consumer-group member on its own thread. Messages are
-//! decoded into chunks; a chunk's offsets are committed only after the writer
+//! gathered into chunks, decoded on all cores when handed over; a chunk's offsets are committed only after the writer
 //! reports its rows (and dead letters) durable. Partitions are paused while the
 //! writer is behind, and flushed and committed before they are revoked.
 
+mod chunk;
 mod consumer;
 mod offsets;
 
