@@ -195,6 +195,13 @@ fn invalid_json_and_non_objects() {
     assert_eq!((e.field(), &e.reason), (None, &Reason::NotAnObject));
     let e = decode_event(b"{} trailing", &limits, now()).unwrap_err();
     assert_eq!(e.reason.code(), "invalid_json");
+    // A bad field before the JSON breaks: the line is reported as malformed JSON,
+    // not by the field read before the break.
+    let e = decode_event(br#"{"duration_ms": -1, "server": }"#, &limits, now()).unwrap_err();
+    assert_eq!((e.field(), e.reason.code()), (None, "invalid_json"));
+    // On a well-formed line, the first bad field is the one reported.
+    let e = decode_event(br#"{"duration_ms": -1, "server": 7}"#, &limits, now()).unwrap_err();
+    assert_eq!((e.field(), e.reason.code()), (Some("duration_ms"), "negative"));
 }
 
 #[test]
