@@ -1,7 +1,8 @@
 //! The Kafka source: a consumer-group member on its own thread. Messages are
-//! gathered into chunks, decoded on all cores when handed over; a chunk's offsets are committed only after the writer
-//! reports its rows (and dead letters) durable. Partitions are paused while the
-//! writer is behind, and flushed and committed before they are revoked.
+//! gathered into chunks and decoded on all cores when handed over; a chunk's
+//! offsets are committed only after the writer reports its rows (and dead
+//! letters) durable. Partitions are paused while the writer is behind, and
+//! flushed and committed before they are revoked.
 
 mod chunk;
 mod consumer;

@@ -75,12 +75,7 @@ impl Field {
 
     /// An integer in `[min, max]`.
     pub fn integer(&self, raw: &Raw<'_>, min: i64, max: i64) -> Result<Option<i64>, DecodeError> {
-        match raw.kind {
-            Kind::Null => return Ok(None),
-            Kind::Number => {}
-            _ => return Err(self.wrong("integer", raw)),
-        }
-        let text = raw.text;
+        let Some(text) = self.number_text(raw, "integer")? else { return Ok(None) };
         let v: i64 = match text.parse() {
             Ok(v) => v,
             Err(_) if has_fraction_or_exponent(text) => return Err(self.fractional()),
@@ -97,12 +92,7 @@ impl Field {
 
     /// A non-negative integer of up to 64 bits.
     pub fn unsigned(&self, raw: &Raw<'_>) -> Result<Option<u64>, DecodeError> {
-        match raw.kind {
-            Kind::Null => return Ok(None),
-            Kind::Number => {}
-            _ => return Err(self.wrong("integer", raw)),
-        }
-        let text = raw.text;
+        let Some(text) = self.number_text(raw, "integer")? else { return Ok(None) };
         if text.starts_with('-') {
             return Err(self.err(Reason::Negative { value: text.parse().unwrap_or(f64::NAN) }));
         }
@@ -115,20 +105,26 @@ impl Field {
         })
     }
 
+    /// The text of a JSON number; `None` for `null`; any other kind is an
+    /// error saying `expected`.
+    fn number_text<'a>(&self, raw: &Raw<'a>, expected: &'static str) -> Result<Option<&'a str>, DecodeError> {
+        match raw.kind {
+            Kind::Null => Ok(None),
+            Kind::Number => Ok(Some(raw.text)),
+            _ => Err(self.wrong(expected, raw)),
+        }
+    }
+
     fn fractional(&self) -> DecodeError {
         self.err(Reason::WrongType { expected: "integer", found: "number with a fraction or exponent" })
     }
 
     /// A finite number >= 0.
     pub fn non_negative_number(&self, raw: &Raw<'_>) -> Result<Option<f64>, DecodeError> {
-        match raw.kind {
-            Kind::Null => return Ok(None),
-            Kind::Number => {}
-            _ => return Err(self.wrong("number", raw)),
-        }
-        let v: f64 = raw.text.parse().map_err(|_| self.err(Reason::OutOfRange { detail: raw.text.to_owned() }))?;
+        let Some(text) = self.number_text(raw, "number")? else { return Ok(None) };
+        let v: f64 = text.parse().map_err(|_| self.err(Reason::OutOfRange { detail: text.to_owned() }))?;
         if !v.is_finite() {
-            return Err(self.err(Reason::OutOfRange { detail: format!("{} is not finite", raw.text) }));
+            return Err(self.err(Reason::OutOfRange { detail: format!("{text} is not finite") }));
         }
         if v < 0.0 {
             return Err(self.err(Reason::Negative { value: v }));
