@@ -1,6 +1,7 @@
 //! The Kafka source against librdkafka's mock cluster, over TCP: good events land
 //! in `tool_calls` exactly once, malformed ones in `dead_letters` with their
-//! topic/partition/offset, and the group's committed offsets cover everything.
+//! topic/partition/offset, and the group's committed offsets cover everything;
+//! also when the writer is behind and the source has to wait for it.
 
 mod common;
 
@@ -12,6 +13,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use toolpulse_ingest::kafka::{KafkaConfig, KafkaSource};
+use toolpulse_ingest::metrics::SourceLabels;
 use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig};
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::{DataDir, FileWriter, Table};
@@ -19,13 +21,11 @@ use toolpulse_storage::{DataDir, FileWriter, Table};
 const TOPIC: &str = "mcp-tool-calls";
 const PARTITIONS: i32 = 3;
 
-#[test]
-fn good_events_once_bad_ones_dead_lettered_offsets_committed() {
+/// Produces `lines` to a fresh 3-broker mock cluster; returns its bootstrap servers.
+fn cluster_with(lines: &[Vec<u8>]) -> (MockCluster<'static, DefaultProducerContext>, String) {
     let cluster = MockCluster::new(3).unwrap();
     cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
     let brokers = cluster.bootstrap_servers();
-
-    let (lines, good_ids, bad) = common::generated_lines(6000, 11, 50);
     let producer: ThreadedProducer<DefaultProducerContext> =
         ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
     for (i, l) in lines.iter().enumerate() {
@@ -33,39 +33,69 @@ fn good_events_once_bad_ones_dead_lettered_offsets_committed() {
         producer.send(BaseRecord::to(TOPIC).payload(l).key(&key)).unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();
+    (cluster, brokers)
+}
 
+/// Runs the Kafka source into a fresh data dir until `good` events and `bad`
+/// dead letters are stored (or 60 s pass), then stops it and its writer.
+fn ingest(brokers: &str, wcfg: WriterConfig, chunk_messages: usize, good: usize, bad: usize) -> (tempfile::TempDir, IngestMetrics) {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _guard = rt.enter();
     let data = DataDir::new(dir.path());
     data.create().unwrap();
     let files = Arc::new(FileWriter::new(data, WriteOptions::default()));
-    let wcfg = WriterConfig { flush_age: Duration::from_millis(300), ..WriterConfig::default() };
     let metrics = IngestMetrics::default();
     let (writer, writer_task) = IngestWriter::spawn(files, wcfg, metrics.clone());
     let kcfg = KafkaConfig {
-        brokers: brokers.clone(),
+        brokers: brokers.to_owned(),
         topics: vec![TOPIC.into()],
         group_id: "toolpulse-test".into(),
+        chunk_messages,
         ..KafkaConfig::default()
     };
-    let source = KafkaSource::start(kcfg, writer.clone(), metrics, rt.handle().clone()).unwrap();
+    let source = KafkaSource::start(kcfg, writer.clone(), metrics.clone(), rt.handle().clone()).unwrap();
 
     let all_stored = common::wait_until(Duration::from_secs(60), || {
-        common::row_count(dir.path(), Table::ToolCalls) == good_ids.len()
-            && common::row_count(dir.path(), Table::DeadLetters) == bad
+        common::row_count(dir.path(), Table::ToolCalls) == good && common::row_count(dir.path(), Table::DeadLetters) == bad
     });
     source.stop().unwrap();
     rt.block_on(writer.flush()).unwrap();
     drop(writer);
     rt.block_on(writer_task).unwrap();
     assert!(all_stored, "not every event was stored within 60 s");
+    (dir, metrics)
+}
 
-    let counts = common::event_id_counts(dir.path());
+/// Every id stored exactly once, and no other.
+fn assert_each_stored_once(dir: &std::path::Path, good_ids: &[[u8; 16]]) {
+    let counts = common::event_id_counts(dir);
     assert_eq!(counts.len(), good_ids.len(), "distinct stored ids");
-    for id in &good_ids {
+    for id in good_ids {
         assert_eq!(counts.get(id), Some(&1), "event {id:02x?} stored once");
     }
+}
+
+#[test]
+fn a_writer_behind_slows_the_source_without_losing_or_repeating_events() {
+    let (lines, good_ids, bad) = common::generated_lines(20_000, 12, 0);
+    let (_cluster, brokers) = cluster_with(&lines);
+    // A 1 MiB buffer holds about one 500-event chunk: the source must wait for
+    // every flush.
+    let wcfg = WriterConfig { flush_age: Duration::from_millis(50), max_buffered_bytes: 1 << 20, ..WriterConfig::default() };
+    let (dir, metrics) = ingest(&brokers, wcfg, 500, good_ids.len(), bad);
+    let refusals = metrics.busy_refusals.get_or_create(&SourceLabels { source: "kafka".into() }).get();
+    assert!(refusals > 0, "the writer never refused: the case under test did not happen");
+    assert_each_stored_once(dir.path(), &good_ids);
+}
+
+#[test]
+fn good_events_once_bad_ones_dead_lettered_offsets_committed() {
+    let (lines, good_ids, bad) = common::generated_lines(6000, 11, 50);
+    let (_cluster, brokers) = cluster_with(&lines);
+    let wcfg = WriterConfig { flush_age: Duration::from_millis(300), ..WriterConfig::default() };
+    let (dir, _) = ingest(&brokers, wcfg, KafkaConfig::default().chunk_messages, good_ids.len(), bad);
+    assert_each_stored_once(dir.path(), &good_ids);
 
     let dead = common::read_table(dir.path(), Table::DeadLetters);
     let sources = common::strings(&dead, "source");

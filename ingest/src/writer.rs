@@ -143,17 +143,30 @@ impl WriterHandle {
     }
 
     /// Submits if there is buffer room now. When there is not, the submission comes
-    /// back with [`IngestError::Busy`] (HTTP answers 503, Kafka pauses and retries).
+    /// back with [`IngestError::Busy`] (HTTP answers 503 with Retry-After).
     pub fn try_submit(&self, sub: Submission) -> Result<Durable, Refused> {
         match self.budget.clone().try_acquire_many_owned(self.kib(&sub)) {
             Ok(permit) => self.send(sub, permit).map_err(|error| Refused { error, submission: None }),
             Err(tokio::sync::TryAcquireError::Closed) => Err(Refused { error: IngestError::WriterClosed, submission: None }),
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                self.metrics.busy_refusals.get_or_create(&SourceLabels { source: sub.source.to_owned() }).inc();
-                let error = IngestError::Busy { buffered_bytes: self.buffered_bytes() };
-                Err(Refused { error, submission: Some(sub) })
-            }
+            Err(tokio::sync::TryAcquireError::NoPermits) => Err(self.busy(sub)),
         }
+    }
+
+    /// Submits, waiting up to `wait` for buffer room; after that the submission
+    /// comes back with [`IngestError::Busy`] like [`Self::try_submit`].
+    pub async fn submit_within(&self, sub: Submission, wait: std::time::Duration) -> Result<Durable, Refused> {
+        let kib = self.kib(&sub);
+        match tokio::time::timeout(wait, self.budget.clone().acquire_many_owned(kib)).await {
+            Ok(Ok(permit)) => self.send(sub, permit).map_err(|error| Refused { error, submission: None }),
+            Ok(Err(_closed)) => Err(Refused { error: IngestError::WriterClosed, submission: None }),
+            Err(_elapsed) => Err(self.busy(sub)),
+        }
+    }
+
+    fn busy(&self, sub: Submission) -> Refused {
+        self.metrics.busy_refusals.get_or_create(&SourceLabels { source: sub.source.to_owned() }).inc();
+        let error = IngestError::Busy { buffered_bytes: self.buffered_bytes() };
+        Refused { error, submission: Some(sub) }
     }
 
     fn send(&self, sub: Submission, permit: OwnedSemaphorePermit) -> Result<Durable, IngestError> {

@@ -1,9 +1,10 @@
 //! A chunk of consumed messages on its way to the writer. The poll loop only
-//! copies payloads in; the chunk is decoded when it is handed over, in parallel
-//! on rayon's pool, so that decoding uses every core while the single consumer
-//! thread keeps polling cheap.
+//! copies payloads in; a full chunk is decoded in the background on rayon's
+//! pool (in parallel within the chunk) while the consumer thread keeps polling
+//! the next one, and comes back through a [`Decoding`] handle.
 
 use std::ops::Range;
+use std::sync::mpsc;
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
@@ -65,14 +66,27 @@ impl Chunk {
         self.started.get_or_insert_with(Instant::now);
     }
 
-    /// Decodes the chunk into a submission (counting accepted and rejected events
-    /// in `metrics`) and the offsets it covers; `None` when it is empty.
-    pub(super) fn take(&mut self, limits: &DecodeLimits, metrics: &IngestMetrics) -> Option<(Submission, NextOffsets)> {
+    /// The messages gathered so far, leaving this chunk empty (with room for as
+    /// many again); `None` when there are none.
+    pub(super) fn take(&mut self) -> Option<Chunk> {
         if self.messages.is_empty() {
             return None;
         }
+        let empty = Self {
+            payloads: Vec::with_capacity(self.payloads.len()),
+            messages: Vec::with_capacity(self.messages.len()),
+            topics: self.topics.clone(),
+            offsets: NextOffsets::new(),
+            started: None,
+        };
+        Some(std::mem::replace(self, empty))
+    }
+
+    /// Decodes the chunk into a submission (counting accepted and rejected events
+    /// in `metrics`) and the offsets it covers.
+    pub(super) fn decode(self, limits: &DecodeLimits, metrics: &IngestMetrics) -> Ready {
         let now = now_ns();
-        let parts: Vec<Decoded> = self.messages.par_chunks(MESSAGES_PER_TASK).map(|m| self.decode(m, limits, now)).collect();
+        let parts: Vec<Decoded> = self.messages.par_chunks(MESSAGES_PER_TASK).map(|m| self.decode_part(m, limits, now)).collect();
         let mut sub = Submission { source: "kafka", ..Submission::default() };
         for part in parts {
             metrics.accept("kafka", part.accepted);
@@ -82,14 +96,20 @@ impl Chunk {
             }
             sub.events.extend(part.events);
         }
-        let offsets = std::mem::take(&mut self.offsets);
-        self.payloads.clear();
-        self.messages.clear();
-        self.started = None;
-        Some((sub, offsets))
+        (sub, self.offsets)
     }
 
-    fn decode(&self, messages: &[Origin], limits: &DecodeLimits, now: i64) -> Decoded {
+    /// Decodes the chunk on rayon's pool; the result comes back through the handle.
+    pub(super) fn decode_in_background(self, limits: DecodeLimits, metrics: IngestMetrics) -> Decoding {
+        let (tx, rx) = mpsc::sync_channel(1);
+        rayon::spawn(move || {
+            // The receiver is gone only when the consumer stopped waiting for it.
+            let _ = tx.send(self.decode(&limits, &metrics));
+        });
+        Decoding(rx)
+    }
+
+    fn decode_part(&self, messages: &[Origin], limits: &DecodeLimits, now: i64) -> Decoded {
         let mut builder = EventBatchBuilder::with_capacity(messages.len());
         let mut dead = Vec::new();
         for m in messages {
@@ -105,6 +125,33 @@ impl Chunk {
         let accepted = builder.len() as u64;
         let events = if builder.is_empty() { None } else { Some(builder.finish()) };
         Decoded { events, dead, accepted }
+    }
+}
+
+/// A decoded chunk: what goes to the writer, and the offsets it covers.
+pub(super) type Ready = (Submission, NextOffsets);
+
+/// A chunk being decoded in the background.
+pub(super) struct Decoding(mpsc::Receiver<Ready>);
+
+/// The decoding task ended without a result (it panicked): the chunk is lost
+/// to this process, so nothing after it may be committed.
+#[derive(Debug)]
+pub(super) struct DecodeLost;
+
+impl Decoding {
+    /// The result if decoding has finished.
+    pub(super) fn try_ready(&self) -> Result<Option<Ready>, DecodeLost> {
+        match self.0.try_recv() {
+            Ok(r) => Ok(Some(r)),
+            Err(mpsc::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::TryRecvError::Disconnected) => Err(DecodeLost),
+        }
+    }
+
+    /// Waits for the result.
+    pub(super) fn wait(self) -> Result<Ready, DecodeLost> {
+        self.0.recv().map_err(|_| DecodeLost)
     }
 }
 

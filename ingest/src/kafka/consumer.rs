@@ -1,5 +1,6 @@
 //! The consumer loop and its rebalance callbacks.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -11,18 +12,32 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use toolpulse_schemas::DecodeLimits;
 
 use super::KafkaConfig;
-use super::chunk::Chunk;
+use super::chunk::{Chunk, DecodeLost, Decoding, Ready};
 use super::offsets::{InFlight, NextOffsets, to_tpl};
 use crate::error::IngestError;
 use crate::metrics::{IngestMetrics, PartitionLabels, ResultLabels};
-use crate::writer::{Submission, WriterHandle};
+use crate::writer::WriterHandle;
+
+/// Chunks handed over but not yet accepted by the writer. While this many wait,
+/// the loop stops taking new ones and waits for decoding or for the writer.
+const MAX_PENDING: usize = 3;
+
+/// How long the loop waits for the writer at a time before polling again (to
+/// serve rebalances; at most one message comes in per such wait).
+const WAIT_FOR_WRITER: Duration = Duration::from_millis(250);
+
+/// A chunk on its way from the poll loop to the writer, kept in consumption order.
+enum Pending {
+    Decoding(Decoding),
+    /// Decoded; not accepted yet when the writer was busy.
+    Ready(Ready),
+}
 
 /// State shared by the loop and the rebalance callbacks (which run inside `poll`
 /// on the same thread, so the lock is never contended).
 struct LoopState {
     chunk: Chunk,
-    /// A chunk the writer refused because it was busy; retried before anything else.
-    refused: Option<(Submission, NextOffsets)>,
+    pending: VecDeque<Pending>,
     in_flight: InFlight,
     committed: NextOffsets,
     paused: bool,
@@ -46,12 +61,25 @@ impl Shared {
     /// before partitions are revoked, and at shutdown.
     fn drain_and_commit(&self, consumer: &BaseConsumer<Context>) {
         let mut st = self.lock();
-        let mut pending: Vec<_> = st.refused.take().into_iter().collect();
-        pending.extend(st.chunk.take(&self.limits, &self.metrics));
-        for (sub, offsets) in pending {
+        let last = st.chunk.take().map(|c| Pending::Ready(c.decode(&self.limits, &self.metrics)));
+        let pending: Vec<Pending> = st.pending.drain(..).chain(last).collect();
+        for p in pending {
+            let (sub, offsets) = match p {
+                Pending::Ready(r) => r,
+                Pending::Decoding(d) => match d.wait() {
+                    Ok(r) => r,
+                    Err(DecodeLost) => {
+                        tracing::error!("a chunk was lost while decoding; nothing after it is committed");
+                        break;
+                    }
+                },
+            };
             match self.runtime.block_on(self.writer.submit(sub)) {
                 Ok(d) => st.in_flight.push(offsets, d),
-                Err(e) => tracing::error!(error = %e, "could not hand over the last chunk"),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not hand over the last chunks; nothing after it is committed");
+                    break;
+                }
             }
         }
         if let Err(e) = self.runtime.block_on(self.writer.flush()) {
@@ -75,6 +103,9 @@ fn commit(consumer: &BaseConsumer<Context>, st: &mut LoopState, durable: NextOff
         }
     }
 }
+
+/// Messages polled between two looks at the chunk, the writer and the clock.
+const CHECK_EVERY: usize = 256;
 
 pub(super) struct Context {
     shared: Arc<Shared>,
@@ -134,7 +165,13 @@ impl Consumer {
         runtime: tokio::runtime::Handle,
         stop: Arc<AtomicBool>,
     ) -> Result<Self, IngestError> {
-        let state = LoopState { chunk: Chunk::new(), refused: None, in_flight: InFlight::default(), committed: NextOffsets::new(), paused: false };
+        let state = LoopState {
+            chunk: Chunk::new(),
+            pending: VecDeque::new(),
+            in_flight: InFlight::default(),
+            committed: NextOffsets::new(),
+            paused: false,
+        };
         let limits = cfg.limits.clone();
         let shared = Arc::new(Shared { state: Mutex::new(state), writer, runtime, metrics, limits, reseed: AtomicBool::new(false) });
         let consumer: BaseConsumer<Context> = cfg.client_config().create_with_context(Context { shared: shared.clone() })?;
@@ -152,17 +189,33 @@ impl Consumer {
         let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
         self.consumer.subscribe(&topics)?;
         tracing::info!(topics = ?self.topics, "kafka source subscribed");
+        // Messages since the loop last looked at its chunk, the writer and the clock.
+        let mut unchecked = 0;
         while !self.stop.load(Ordering::SeqCst) {
-            if self.shared.reseed.swap(false, Ordering::SeqCst) {
-                let _ = self.shared.runtime.block_on(self.shared.writer.reseed());
+            if unchecked == 0 || unchecked >= CHECK_EVERY {
+                if self.shared.reseed.swap(false, Ordering::SeqCst) {
+                    let _ = self.shared.runtime.block_on(self.shared.writer.reseed());
+                }
+                match self.commit_and_hand_over() {
+                    // While backlogged, look again after every message.
+                    Ok(backlogged) => unchecked = if backlogged { CHECK_EVERY } else { 0 },
+                    Err(DecodeLost) => {
+                        tracing::error!("a chunk was lost while decoding; stopping without committing past it");
+                        break;
+                    }
+                }
             }
-            self.commit_and_hand_over();
-            let paused = self.shared.lock().paused;
-            let timeout = Duration::from_millis(if paused { 20 } else { 50 });
+            let timeout = Duration::from_millis(if self.shared.lock().paused { 20 } else { 50 });
             match self.consumer.poll(timeout) {
-                Some(Ok(msg)) => self.consume(&msg),
-                Some(Err(KafkaError::PartitionEOF(_))) | None => {}
-                Some(Err(e)) => tracing::warn!(error = %e, "kafka consumer error"),
+                Some(Ok(msg)) => {
+                    self.consume(&msg);
+                    unchecked += 1;
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) | None => unchecked = 0,
+                Some(Err(e)) => {
+                    unchecked = 0;
+                    tracing::warn!(error = %e, "kafka consumer error");
+                }
             }
         }
         self.shared.drain_and_commit(&self.consumer);
@@ -171,38 +224,70 @@ impl Consumer {
         Ok(())
     }
 
-    /// Commits what became durable; hands the chunk to the writer when it is full
-    /// or old; pauses consumption while the writer refuses, resumes when it accepts.
-    fn commit_and_hand_over(&self) {
+    /// Commits what became durable; starts decoding the chunk when it is full or
+    /// old; hands decoded chunks to the writer in order. Returns whether the
+    /// writer is behind (the pending chunks are at their bound and it refused
+    /// the oldest after waiting for it).
+    ///
+    /// Backpressure is by not polling: librdkafka stops fetching once its own
+    /// queue (`queued.max.messages.kbytes`) is full. Partitions are paused only
+    /// when the chunk has also grown to twice its size during a long stall,
+    /// because pausing throws away what librdkafka prefetched, and resuming
+    /// re-fetches from the middle of a record batch.
+    fn commit_and_hand_over(&self) -> Result<bool, DecodeLost> {
         let shared = &self.shared;
         let mut st = shared.lock();
         let durable = st.in_flight.take_durable();
         commit(&self.consumer, &mut st, durable, CommitMode::Async, &shared.metrics);
-        if st.refused.is_none() {
-            let due = st.chunk.len() >= self.chunk_messages || st.chunk.started().is_some_and(|s| s.elapsed() >= self.chunk_age);
-            if !due {
-                return;
-            }
-            st.refused = st.chunk.take(&shared.limits, &shared.metrics);
+        let due = st.chunk.len() >= self.chunk_messages || st.chunk.started().is_some_and(|s| s.elapsed() >= self.chunk_age);
+        if due
+            && st.pending.len() < MAX_PENDING
+            && let Some(chunk) = st.chunk.take()
+        {
+            let decoding = chunk.decode_in_background(shared.limits.clone(), shared.metrics.clone());
+            st.pending.push_back(Pending::Decoding(decoding));
         }
-        let Some((sub, offsets)) = st.refused.take() else { return };
-        match shared.writer.try_submit(sub) {
-            Ok(d) => {
-                st.in_flight.push(offsets, d);
-                if st.paused {
-                    self.set_paused(&mut st, false);
-                }
-            }
-            Err(refused) => match refused.submission {
-                Some(sub) => {
-                    st.refused = Some((sub, offsets));
-                    if !st.paused {
-                        self.set_paused(&mut st, true);
+        let mut backlogged = false;
+        while let Some(front) = st.pending.pop_front() {
+            let at_bound = st.pending.len() + 1 >= MAX_PENDING;
+            let (sub, offsets) = match front {
+                Pending::Ready(r) => r,
+                // Decoding is bounded CPU work: wait for it when nothing else may be taken.
+                Pending::Decoding(d) if at_bound => d.wait()?,
+                Pending::Decoding(d) => match d.try_ready()? {
+                    Some(r) => r,
+                    None => {
+                        st.pending.push_front(Pending::Decoding(d));
+                        break;
+                    }
+                },
+            };
+            let submitted = if at_bound {
+                shared.runtime.block_on(shared.writer.submit_within(sub, WAIT_FOR_WRITER))
+            } else {
+                shared.writer.try_submit(sub)
+            };
+            match submitted {
+                Ok(d) => {
+                    st.in_flight.push(offsets, d);
+                    if st.paused {
+                        self.set_paused(&mut st, false);
                     }
                 }
-                None => tracing::error!(error = %refused.error, "the writer is gone; stopping"),
-            },
+                Err(refused) => {
+                    match refused.submission {
+                        Some(sub) => st.pending.push_front(Pending::Ready((sub, offsets))),
+                        None => tracing::error!(error = %refused.error, "the writer is gone; stopping"),
+                    }
+                    backlogged = at_bound;
+                    if at_bound && !st.paused && st.chunk.len() >= 2 * self.chunk_messages {
+                        self.set_paused(&mut st, true);
+                    }
+                    break;
+                }
+            }
         }
+        Ok(backlogged)
     }
 
     fn set_paused(&self, st: &mut LoopState, paused: bool) {

@@ -1,8 +1,8 @@
 //! The Kafka source: a consumer-group member on its own thread. Messages are
 //! gathered into chunks and decoded on all cores when handed over; a chunk's
 //! offsets are committed only after the writer reports its rows (and dead
-//! letters) durable. Partitions are paused while the writer is behind, and
-//! flushed and committed before they are revoked.
+//! letters) durable. While the writer is behind the loop waits for it instead
+//! of polling; partitions are flushed and committed before they are revoked.
 
 mod chunk;
 mod consumer;
@@ -65,6 +65,9 @@ impl KafkaConfig {
             .set("enable.partition.eof", "false")
             .set("queued.max.messages.kbytes", "32768")
             .set("fetch.wait.max.ms", "100")
+            // When the app stops polling (backpressure) librdkafka's queue fills and
+            // the fetcher backs off; check again soon rather than after 1 s.
+            .set("fetch.queue.backoff.ms", "100")
             .set("statistics.interval.ms", "5000");
         for (k, v) in &self.properties {
             c.set(k, v);
