@@ -103,8 +103,13 @@ impl Chunk {
     pub(super) fn decode_in_background(self, limits: DecodeLimits, metrics: IngestMetrics) -> Decoding {
         let (tx, rx) = mpsc::sync_channel(1);
         rayon::spawn(move || {
-            // The receiver is gone only when the consumer stopped waiting for it.
-            let _ = tx.send(self.decode(&limits, &metrics));
+            // A panic drops the sender, which the consumer sees as [`DecodeLost`]
+            // (uncaught, it would abort the process from rayon's pool).
+            let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.decode(&limits, &metrics)));
+            if let Ok(ready) = decoded {
+                // The receiver is gone only when the consumer stopped waiting for it.
+                let _ = tx.send(ready);
+            }
         });
         Decoding(rx)
     }

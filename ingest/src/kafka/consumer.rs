@@ -26,6 +26,9 @@ const MAX_PENDING: usize = 3;
 /// serve rebalances; at most one message comes in per such wait).
 const WAIT_FOR_WRITER: Duration = Duration::from_millis(250);
 
+/// Messages polled between two looks at the chunk, the writer and the clock.
+const CHECK_EVERY: usize = 256;
+
 /// A chunk on its way from the poll loop to the writer, kept in consumption order.
 enum Pending {
     Decoding(Decoding),
@@ -103,9 +106,6 @@ fn commit(consumer: &BaseConsumer<Context>, st: &mut LoopState, durable: NextOff
         }
     }
 }
-
-/// Messages polled between two looks at the chunk, the writer and the clock.
-const CHECK_EVERY: usize = 256;
 
 pub(super) struct Context {
     shared: Arc<Shared>,
@@ -201,6 +201,11 @@ impl Consumer {
                     Ok(backlogged) => unchecked = if backlogged { CHECK_EVERY } else { 0 },
                     Err(DecodeLost) => {
                         tracing::error!("a chunk was lost while decoding; stopping without committing past it");
+                        // What came after it must not be committed either: it is
+                        // consumed again after a restart.
+                        let mut st = self.shared.lock();
+                        st.pending.clear();
+                        st.chunk = Chunk::new();
                         break;
                     }
                 }
