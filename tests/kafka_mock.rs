@@ -1,12 +1,13 @@
 //! The Kafka source against librdkafka's mock cluster, over TCP: good events land
 //! in `tool_calls` exactly once, malformed ones in `dead_letters` with their
 //! topic/partition/offset, and the group's committed offsets cover everything;
-//! also when the writer is behind and the source has to wait for it.
+//! also when the writer is behind and the source has to wait for it. A trickle
+//! of events is stored within seconds.
 
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
@@ -26,8 +27,7 @@ fn cluster_with(lines: &[Vec<u8>]) -> (MockCluster<'static, DefaultProducerConte
     let cluster = MockCluster::new(3).unwrap();
     cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let producer = producer(&brokers);
     for (i, l) in lines.iter().enumerate() {
         let key = i.to_string();
         producer.send(BaseRecord::to(TOPIC).payload(l).key(&key)).unwrap();
@@ -36,9 +36,20 @@ fn cluster_with(lines: &[Vec<u8>]) -> (MockCluster<'static, DefaultProducerConte
     (cluster, brokers)
 }
 
-/// Runs the Kafka source into a fresh data dir until `good` events and `bad`
-/// dead letters are stored (or 60 s pass), then stops it and its writer.
-fn ingest(brokers: &str, wcfg: WriterConfig, chunk_messages: usize, good: usize, bad: usize) -> (tempfile::TempDir, IngestMetrics) {
+fn producer(brokers: &str) -> ThreadedProducer<DefaultProducerContext> {
+    ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap()
+}
+
+/// Runs the Kafka source into a fresh data dir, calls `during` with the dir,
+/// waits until `good` events and `bad` dead letters are stored (or 60 s pass),
+/// then stops the source and its writer.
+fn ingest(
+    brokers: &str,
+    wcfg: WriterConfig,
+    chunk_messages: usize,
+    (good, bad): (usize, usize),
+    during: impl FnOnce(&std::path::Path),
+) -> (tempfile::TempDir, IngestMetrics) {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _guard = rt.enter();
@@ -55,6 +66,7 @@ fn ingest(brokers: &str, wcfg: WriterConfig, chunk_messages: usize, good: usize,
         ..KafkaConfig::default()
     };
     let source = KafkaSource::start(kcfg, writer.clone(), metrics.clone(), rt.handle().clone()).unwrap();
+    during(dir.path());
 
     let all_stored = common::wait_until(Duration::from_secs(60), || {
         common::row_count(dir.path(), Table::ToolCalls) == good && common::row_count(dir.path(), Table::DeadLetters) == bad
@@ -83,9 +95,40 @@ fn a_writer_behind_slows_the_source_without_losing_or_repeating_events() {
     // A 1 MiB buffer holds about one 500-event chunk: the source must wait for
     // every flush.
     let wcfg = WriterConfig { flush_age: Duration::from_millis(50), max_buffered_bytes: 1 << 20, ..WriterConfig::default() };
-    let (dir, metrics) = ingest(&brokers, wcfg, 500, good_ids.len(), bad);
+    let (dir, metrics) = ingest(&brokers, wcfg, 500, (good_ids.len(), bad), |_| {});
     let refusals = metrics.busy_refusals.get_or_create(&SourceLabels { source: "kafka".into() }).get();
     assert!(refusals > 0, "the writer never refused: the case under test did not happen");
+    assert_each_stored_once(dir.path(), &good_ids);
+}
+
+#[test]
+fn a_trickle_of_events_is_stored_within_seconds() {
+    // 100 events a second: a chunk age passes long before a chunk is full.
+    let (lines, good_ids, _) = common::generated_lines(301, 13, 0);
+    let (_cluster, brokers) = cluster_with(&lines[..1]);
+    let wcfg = WriterConfig { flush_age: Duration::from_millis(300), ..WriterConfig::default() };
+    let (dir, _) = ingest(&brokers, wcfg, KafkaConfig::default().chunk_messages, (good_ids.len(), 0), |dir| {
+        // The first event stored: the source has joined and reads.
+        assert!(common::wait_until(Duration::from_secs(30), || common::row_count(dir, Table::ToolCalls) == 1));
+        let producer = producer(&brokers);
+        let mut sent_at = Vec::new();
+        let mut checks = 0;
+        for (i, l) in lines.iter().enumerate().skip(1) {
+            producer.send(BaseRecord::to(TOPIC).payload(l).key(&i.to_string())).unwrap();
+            producer.flush(Duration::from_secs(5)).unwrap();
+            sent_at.push(Instant::now());
+            std::thread::sleep(Duration::from_millis(10));
+            if i % 50 == 0 {
+                // Every event sent more than 1.5 s ago is stored by now (chunk age
+                // 100 ms, flush age 300 ms).
+                let due = sent_at.iter().filter(|t| t.elapsed() > Duration::from_millis(1500)).count();
+                let stored = common::row_count(dir, Table::ToolCalls) - 1;
+                assert!(stored >= due, "after event {i}: {stored} stored, but {due} were sent more than 1.5 s ago");
+                checks += usize::from(due > 0);
+            }
+        }
+        assert!(checks >= 2, "the trickle was checked while it ran");
+    });
     assert_each_stored_once(dir.path(), &good_ids);
 }
 
@@ -94,7 +137,7 @@ fn good_events_once_bad_ones_dead_lettered_offsets_committed() {
     let (lines, good_ids, bad) = common::generated_lines(6000, 11, 50);
     let (_cluster, brokers) = cluster_with(&lines);
     let wcfg = WriterConfig { flush_age: Duration::from_millis(300), ..WriterConfig::default() };
-    let (dir, _) = ingest(&brokers, wcfg, KafkaConfig::default().chunk_messages, good_ids.len(), bad);
+    let (dir, _) = ingest(&brokers, wcfg, KafkaConfig::default().chunk_messages, (good_ids.len(), bad), |_| {});
     assert_each_stored_once(dir.path(), &good_ids);
 
     let dead = common::read_table(dir.path(), Table::DeadLetters);

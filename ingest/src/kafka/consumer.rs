@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult};
@@ -26,8 +26,11 @@ const MAX_PENDING: usize = 3;
 /// serve rebalances; at most one message comes in per such wait).
 const WAIT_FOR_WRITER: Duration = Duration::from_millis(250);
 
-/// Messages polled between two looks at the chunk, the writer and the clock.
+/// The loop looks at its chunk and the writer after this many messages, or
+/// after [`CHECK_INTERVAL`], whichever comes first (a trickle of messages must
+/// still be handed over within the chunk age).
 const CHECK_EVERY: usize = 256;
+const CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
 /// A chunk on its way from the poll loop to the writer, kept in consumption order.
 enum Pending {
@@ -189,10 +192,11 @@ impl Consumer {
         let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
         self.consumer.subscribe(&topics)?;
         tracing::info!(topics = ?self.topics, "kafka source subscribed");
-        // Messages since the loop last looked at its chunk, the writer and the clock.
-        let mut unchecked = 0;
+        // Messages since the loop last looked at its chunk and the writer, and when.
+        let (mut unchecked, mut checked_at) = (0, Instant::now());
         while !self.stop.load(Ordering::SeqCst) {
-            if unchecked == 0 || unchecked >= CHECK_EVERY {
+            if unchecked == 0 || unchecked >= CHECK_EVERY || checked_at.elapsed() >= CHECK_INTERVAL {
+                checked_at = Instant::now();
                 if self.shared.reseed.swap(false, Ordering::SeqCst) {
                     let _ = self.shared.runtime.block_on(self.shared.writer.reseed());
                 }
