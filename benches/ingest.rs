@@ -176,6 +176,7 @@ fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
     let _ = child.kill();
     let _ = child.wait();
     let _ = broker.kill();
+    let _ = broker.wait();
     let first = first_row.unwrap_or_default();
     println!(
         "kafka→parquet (tansu 0.6, memory storage, 4 partitions): {events} events durable (of {produced} produced) in {:.2}s from process start \
