@@ -39,6 +39,16 @@ enum Pending {
     Ready(Ready),
 }
 
+impl Pending {
+    /// The decoded chunk, waiting for its decoding if need be.
+    fn wait(self) -> Result<Ready, DecodeLost> {
+        match self {
+            Pending::Ready(r) => Ok(r),
+            Pending::Decoding(d) => d.wait(),
+        }
+    }
+}
+
 /// State shared by the loop and the rebalance callbacks (which run inside `poll`
 /// on the same thread, so the lock is never contended).
 struct LoopState {
@@ -70,15 +80,9 @@ impl Shared {
         let last = st.chunk.take().map(|c| Pending::Ready(c.decode(&self.limits, &self.metrics)));
         let pending: Vec<Pending> = st.pending.drain(..).chain(last).collect();
         for p in pending {
-            let (sub, offsets) = match p {
-                Pending::Ready(r) => r,
-                Pending::Decoding(d) => match d.wait() {
-                    Ok(r) => r,
-                    Err(DecodeLost) => {
-                        tracing::error!("a chunk was lost while decoding; nothing after it is committed");
-                        break;
-                    }
-                },
+            let Ok((sub, offsets)) = p.wait() else {
+                tracing::error!("a chunk was lost while decoding; nothing after it is committed");
+                break;
             };
             match self.runtime.block_on(self.writer.submit(sub)) {
                 Ok(d) => st.in_flight.push(offsets, d),
@@ -260,9 +264,9 @@ impl Consumer {
         while let Some(front) = st.pending.pop_front() {
             let at_bound = st.pending.len() + 1 >= MAX_PENDING;
             let (sub, offsets) = match front {
-                Pending::Ready(r) => r,
                 // Decoding is bounded CPU work: wait for it when nothing else may be taken.
-                Pending::Decoding(d) if at_bound => d.wait()?,
+                front if at_bound => front.wait()?,
+                Pending::Ready(r) => r,
                 Pending::Decoding(d) => match d.try_ready()? {
                     Some(r) => r,
                     None => {
