@@ -163,7 +163,7 @@ fn main() {
     let rolled = best(runs, || run_child("rollups", &dir, end));
     let duck = best(runs, || {
         duckdb(&format!(
-            "SELECT date_trunc('minute', timestamp) AS minute, server, tool, quantile_cont(duration_ms, 0.99) FROM read_parquet('{raw_glob}') \
+            "SELECT date_trunc('minute', timestamp) AS minute, server, tool, quantile_cont(duration_ms::DOUBLE, 0.99) FROM read_parquet('{raw_glob}') \
              WHERE timestamp >= TIMESTAMPTZ '{from}' AND timestamp < TIMESTAMPTZ '{to}' GROUP BY ALL"
         ))
     });
@@ -176,7 +176,7 @@ fn main() {
     let prom = best(runs, || run_child("promql", &dir, end));
     let duck = best(runs, || {
         duckdb(&format!(
-            "SELECT date_trunc('minute', timestamp) AS minute, server, quantile_cont(duration_ms, 0.99) FROM read_parquet('{raw_glob}') \
+            "SELECT date_trunc('minute', timestamp) AS minute, server, quantile_cont(duration_ms::DOUBLE, 0.99) FROM read_parquet('{raw_glob}') \
              WHERE timestamp >= TIMESTAMPTZ '{from}' AND timestamp < TIMESTAMPTZ '{to}' GROUP BY ALL"
         ))
     });

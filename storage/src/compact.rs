@@ -12,10 +12,10 @@ use std::time::{Duration, SystemTime};
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::StoreError;
 use crate::layout::{HourPartition, NANOS_PER_HOUR, Table};
+use crate::stored_form::read_file;
 use crate::writer::FileWriter;
 
 /// When to merge.
@@ -130,13 +130,7 @@ fn merge(
 ) -> Result<(), StoreError> {
     let mut batches = Vec::new();
     for f in files {
-        let file = File::open(&f.path).map_err(StoreError::io("open", &f.path))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.with_batch_size(64 * 1024).build())
-            .map_err(StoreError::parquet(&f.path))?;
-        for b in reader {
-            batches.push(b?);
-        }
+        batches.extend(read_file(table, &f.path)?);
     }
     let rows_in: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if table == Table::ToolCalls {

@@ -10,6 +10,7 @@ pub mod layout;
 pub mod props;
 pub mod recovery;
 pub mod sort;
+pub mod stored_form;
 pub mod writer;
 
 pub use error::StoreError;

@@ -3,11 +3,14 @@
 //! delta-encoded, repeated trace ids dictionary-encoded).
 
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion};
 use parquet::file::metadata::SortingColumn;
 use parquet::schema::types::ColumnPath;
 
+use arrow::datatypes::Schema;
+
 use crate::layout::Table;
+use crate::stored_form::is_scaled_decimal;
 
 /// Rows per row group: large enough for good compression, small enough that a
 /// time- or server-restricted query skips most of a big file.
@@ -26,9 +29,10 @@ impl Default for WriteOptions {
     }
 }
 
-/// Writer properties for a table whose schema is `schema_fields` (in order).
+/// Writer properties for a file of `table` whose stored schema is `schema`.
 pub fn writer_properties(
     table: Table,
+    schema: &Schema,
     opts: &WriteOptions,
     sorting: Option<Vec<SortingColumn>>,
     kv: Vec<parquet::file::metadata::KeyValue>,
@@ -45,11 +49,20 @@ pub fn writer_properties(
     for (column, coding) in column_codings(table) {
         let path = ColumnPath::from(*column);
         b = match coding {
-            Coding::Plain(encoding) => b.set_column_dictionary_enabled(path.clone(), false).set_column_encoding(path, *encoding),
+            Coding::Plain(encoding) => plain(b, path, *encoding),
+            Coding::SplitWhenDecimal => {
+                let split = schema.field_with_name(column).is_ok_and(|f| is_scaled_decimal(table, f));
+                plain(b, path, if split { Encoding::BYTE_STREAM_SPLIT } else { Encoding::PLAIN })
+            }
             Coding::LargeDictionary => b.set_column_dictionary_enabled(path.clone(), true).set_column_dictionary_page_size_limit(path, LARGE_DICTIONARY_BYTES),
         };
     }
     b.build()
+}
+
+/// `path` without a dictionary, in `encoding`.
+fn plain(b: WriterPropertiesBuilder, path: ColumnPath, encoding: Encoding) -> WriterPropertiesBuilder {
+    b.set_column_dictionary_enabled(path.clone(), false).set_column_encoding(path, encoding)
 }
 
 /// How a column is encoded when the default (a dictionary of up to 1 MiB, then
@@ -60,6 +73,10 @@ enum Coding {
     /// A dictionary big enough for a whole row group of mostly distinct values
     /// that still repeat (trace ids shared by the calls of one chain).
     LargeDictionary,
+    /// Byte-stream-split when stored as a scaled decimal (see `stored_form`),
+    /// whose high bytes are mostly zero; plain for doubles, whose split bytes
+    /// compress worse than whole repeated values.
+    SplitWhenDecimal,
 }
 
 /// Dictionary page limit of [`Coding::LargeDictionary`] columns: a row group's
@@ -68,15 +85,16 @@ const LARGE_DICTIONARY_BYTES: usize = ROW_GROUP_ROWS * 16 * 2;
 
 /// The columns whose coding is not the default.
 fn column_codings(table: Table) -> &'static [(&'static str, Coding)] {
-    use Coding::{LargeDictionary, Plain};
+    use Coding::{LargeDictionary, Plain, SplitWhenDecimal};
     match table {
-        // Measured on generated events (`benches/ingest.rs`): plain zstd'd doubles
-        // beat byte-stream-split (whole repeated values are found), and response
-        // sizes spread too wide for a dictionary.
+        // Measured on generated events (`benches/ingest.rs`): response sizes
+        // spread too wide for a dictionary and split into byte streams best.
+        // Event ids stay plain: byte-stream-split would save the six fixed bits
+        // of a UUIDv4, but DuckDB 2.0 cannot read it on fixed-size binary.
         Table::ToolCalls => &[
             ("timestamp", Plain(Encoding::DELTA_BINARY_PACKED)),
-            ("duration_ms", Plain(Encoding::PLAIN)),
-            ("response_bytes", Plain(Encoding::PLAIN)),
+            ("duration_ms", SplitWhenDecimal),
+            ("response_bytes", Plain(Encoding::BYTE_STREAM_SPLIT)),
             ("event_id", Plain(Encoding::PLAIN)),
             ("trace_id", LargeDictionary),
             ("span_id", Plain(Encoding::PLAIN)),

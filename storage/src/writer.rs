@@ -17,6 +17,7 @@ use crate::error::StoreError;
 use crate::layout::{DataDir, HourPartition, Table};
 use crate::props::{WriteOptions, writer_properties};
 use crate::sort::sort_for_write;
+use crate::stored_form::to_stored;
 
 /// A file that is now durable and visible.
 #[derive(Debug, Clone)]
@@ -86,7 +87,8 @@ impl FileWriter {
 
         let mut kv: Vec<KeyValue> = metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
         kv.push(KeyValue::new(META_FLUSH.to_owned(), format!("{}-{seq}", self.writer_id)));
-        let props = writer_properties(table, &self.opts, sorting_columns(table, batch), kv);
+        let batch = &to_stored(table, batch)?;
+        let props = writer_properties(table, &batch.schema(), &self.opts, sorting_columns(table, batch), kv);
 
         let file = File::create(&staging).map_err(StoreError::io("create", &staging))?;
         // The Arrow writer sets up the file (schema, Arrow schema in the footer);

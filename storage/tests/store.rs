@@ -28,7 +28,7 @@ fn batch(events: &[(u128, i64, &str)]) -> RecordBatch {
 fn read(path: &std::path::Path) -> (Vec<RecordBatch>, parquet::file::metadata::ParquetMetaData) {
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
     let meta = builder.metadata().as_ref().clone();
-    (builder.build().unwrap().map(Result::unwrap).collect(), meta)
+    (toolpulse_storage::stored_form::read_file(Table::ToolCalls, path).unwrap(), meta)
 }
 
 #[test]
@@ -56,6 +56,29 @@ fn one_sorted_zstd_file_per_hour_and_nothing_left_in_staging() {
     assert!(rg.column(0).statistics().is_some(), "column statistics are written");
     let kv = meta.file_metadata().key_value_metadata().unwrap();
     assert!(kv.iter().any(|e| e.key == "k" && e.value.as_deref() == Some("v")));
+}
+
+#[test]
+fn durations_are_stored_as_exact_decimals_and_read_back_as_the_same_doubles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::new(tmp.path());
+    dir.create().unwrap();
+    let w = FileWriter::new(dir, WriteOptions::default());
+    let durations = [188.592, 16.722, 0.001, 30000.0, 7.5];
+    let mut b = EventBatchBuilder::with_capacity(durations.len());
+    for (i, d) in durations.iter().enumerate() {
+        b.append(&AuditEvent::new(EventId::Uuid(uuid::Uuid::from_u128(i as u128)), T0 + i as i64, *d, "s", "t", Outcome::Success));
+    }
+    let files = w.write(Table::ToolCalls, &[b.finish()], &[]).unwrap();
+
+    let (batches, meta) = read(&files[0].path);
+    let column = meta.file_metadata().schema_descr().columns().iter().position(|c| c.name() == "duration_ms").unwrap();
+    let chunk = meta.row_group(0).column(column);
+    assert_eq!(chunk.column_type(), parquet::basic::Type::INT64);
+    assert_eq!(chunk.column_descr().logical_type_ref(), Some(&parquet::basic::LogicalType::decimal(3, 18)));
+    assert!(chunk.encodings().any(|e| e == parquet::basic::Encoding::BYTE_STREAM_SPLIT), "{:?}", chunk.encodings().collect::<Vec<_>>());
+    let read: Vec<u64> = events_from_batch(&batches[0]).unwrap().iter().map(|e| e.duration_ms.to_bits()).collect();
+    assert_eq!(read, durations.iter().map(|d| d.to_bits()).collect::<Vec<_>>());
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: reading the store back with the
-//! parquet crate, and waiting for conditions without fixed sleeps.
+//! parquet crate (in the tables' own column types), and waiting for
+//! conditions without fixed sleeps.
 
 #![allow(dead_code)]
 
@@ -9,7 +10,6 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use toolpulse_storage::{DataDir, Table};
 
 /// Every row of a table, read from its Parquet files.
@@ -17,9 +17,7 @@ pub fn read_table(data_dir: &Path, table: Table) -> Vec<RecordBatch> {
     let dir = DataDir::new(data_dir);
     let mut out = Vec::new();
     for (path, _) in dir.list_files(table).unwrap_or_default() {
-        let file = std::fs::File::open(&path).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
-        out.extend(reader.map(Result::unwrap));
+        out.extend(toolpulse_storage::stored_form::read_file(table, &path).unwrap());
     }
     out
 }
