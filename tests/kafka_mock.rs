@@ -2,7 +2,8 @@
 //! in `tool_calls` exactly once, malformed ones in `dead_letters` with their
 //! topic/partition/offset, and the group's committed offsets cover everything;
 //! also when the writer is behind and the source has to wait for it. A trickle
-//! of events is stored within seconds.
+//! of events is stored within seconds. When the writer is gone the source
+//! stops, having committed only what was stored.
 
 mod common;
 
@@ -161,26 +162,63 @@ fn good_events_once_bad_ones_dead_lettered_offsets_committed() {
     assert_eq!(seen.len(), bad, "each bad message dead-lettered once");
 
     // The group committed past every message: a restart would read nothing again.
-    let peer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", "toolpulse-test")
-        .create()
-        .unwrap();
+    let peer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let mut total = 0;
+    for (p, committed) in committed_offsets(&brokers).into_iter().enumerate() {
+        let (_, high) = peer.fetch_watermarks(TOPIC, p as i32, Duration::from_secs(10)).unwrap();
+        let o = committed.unwrap_or_else(|| panic!("partition {p} has no committed offset"));
+        assert_eq!(o, high, "partition {p} committed up to its high watermark");
+        total += o;
+    }
+    assert_eq!(total as usize, lines.len());
+}
+
+/// The group's committed offset of each partition (`None`: nothing committed).
+fn committed_offsets(brokers: &str) -> Vec<Option<i64>> {
+    let peer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "toolpulse-test").create().unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         tpl.add_partition(TOPIC, p);
     }
     let committed = peer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-    let mut total = 0;
-    for p in 0..PARTITIONS {
-        let (_, high) = peer.fetch_watermarks(TOPIC, p, Duration::from_secs(10)).unwrap();
-        match committed.find_partition(TOPIC, p).unwrap().offset() {
-            Offset::Offset(o) => {
-                assert_eq!(o, high, "partition {p} committed up to its high watermark");
-                total += o;
-            }
-            other => panic!("partition {p} has no committed offset: {other:?}"),
-        }
+    (0..PARTITIONS)
+        .map(|p| match committed.find_partition(TOPIC, p).unwrap().offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn when_the_writer_is_gone_the_source_stops_and_commits_only_what_is_stored() {
+    let (lines, _, _) = common::generated_lines(4000, 14, 0);
+    let (_cluster, brokers) = cluster_with(&lines[..2000]);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let data = DataDir::new(dir.path());
+    data.create().unwrap();
+    let files = Arc::new(FileWriter::new(data, WriteOptions::default()));
+    let wcfg = WriterConfig { flush_age: Duration::from_millis(100), ..WriterConfig::default() };
+    let (writer, writer_task) = IngestWriter::spawn(files, wcfg, IngestMetrics::default());
+    let kcfg = KafkaConfig { brokers: brokers.clone(), topics: vec![TOPIC.into()], group_id: "toolpulse-test".into(), ..KafkaConfig::default() };
+    let source = KafkaSource::start(kcfg, writer.clone(), IngestMetrics::default(), rt.handle().clone()).unwrap();
+    assert!(common::wait_until(Duration::from_secs(60), || common::row_count(dir.path(), Table::ToolCalls) == 2000));
+
+    // The writer dies; the next events cannot be made durable.
+    writer_task.abort();
+    assert!(rt.block_on(writer_task).unwrap_err().is_cancelled());
+    let producer = producer(&brokers);
+    for (i, l) in lines.iter().enumerate().skip(2000) {
+        producer.send(BaseRecord::to(TOPIC).payload(l).key(&i.to_string())).unwrap();
     }
-    assert_eq!(total as usize, lines.len());
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    assert!(common::wait_until(Duration::from_secs(30), || source.is_finished()), "the source kept running without a writer");
+    let err = source.stop().unwrap_err();
+    assert!(err.to_string().contains("the writer is gone"), "{err}");
+    let stored = common::row_count(dir.path(), Table::ToolCalls);
+    let committed: i64 = committed_offsets(&brokers).into_iter().flatten().sum();
+    assert_eq!(stored, 2000, "nothing was stored after the writer died");
+    assert!(committed <= stored as i64, "committed {committed} offsets but stored only {stored} events");
 }

@@ -14,4 +14,6 @@ pub enum IngestError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("{0}")]
     Config(String),
+    #[error("the source stopped: {0}")]
+    SourceHalted(String),
 }

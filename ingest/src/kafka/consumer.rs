@@ -39,6 +39,20 @@ enum Pending {
     Ready(Ready),
 }
 
+/// Why the loop stops on its own.
+enum Halt {
+    /// A chunk was lost while decoding: nothing after it may be committed.
+    DecodeLost,
+    /// The writer is gone: nothing more can be made durable.
+    WriterGone(IngestError),
+}
+
+impl From<DecodeLost> for Halt {
+    fn from(_: DecodeLost) -> Self {
+        Halt::DecodeLost
+    }
+}
+
 impl Pending {
     /// The decoded chunk, waiting for its decoding if need be.
     fn wait(self) -> Result<Ready, DecodeLost> {
@@ -198,6 +212,7 @@ impl Consumer {
         tracing::info!(topics = ?self.topics, "kafka source subscribed");
         // Messages since the loop last looked at its chunk and the writer, and when.
         let (mut unchecked, mut checked_at) = (0, Instant::now());
+        let mut halted = None;
         while !self.stop.load(Ordering::SeqCst) {
             if unchecked == 0 || unchecked >= CHECK_EVERY || checked_at.elapsed() >= CHECK_INTERVAL {
                 checked_at = Instant::now();
@@ -207,13 +222,13 @@ impl Consumer {
                 match self.commit_and_hand_over() {
                     // While backlogged, look again after every message.
                     Ok(backlogged) => unchecked = if backlogged { CHECK_EVERY } else { 0 },
-                    Err(DecodeLost) => {
-                        tracing::error!("a chunk was lost while decoding; stopping without committing past it");
-                        // What came after it must not be committed either: it is
-                        // consumed again after a restart.
+                    Err(halt) => {
+                        // What is not handed over yet must not be committed: it
+                        // is consumed again after a restart.
                         let mut st = self.shared.lock();
                         st.pending.clear();
                         st.chunk = Chunk::new();
+                        halted = Some(halt);
                         break;
                     }
                 }
@@ -233,8 +248,20 @@ impl Consumer {
         }
         self.shared.drain_and_commit(&self.consumer);
         self.consumer.unsubscribe();
-        tracing::info!("kafka source stopped");
-        Ok(())
+        match halted {
+            None => {
+                tracing::info!("kafka source stopped");
+                Ok(())
+            }
+            Some(halt) => {
+                let error = match halt {
+                    Halt::DecodeLost => IngestError::SourceHalted("a chunk was lost while decoding".into()),
+                    Halt::WriterGone(e) => IngestError::SourceHalted(format!("the writer is gone ({e})")),
+                };
+                tracing::error!(%error, "kafka source stopped without committing past what is durable");
+                Err(error)
+            }
+        }
     }
 
     /// Commits what became durable; starts decoding the chunk when it is full or
@@ -247,7 +274,7 @@ impl Consumer {
     /// when the chunk has also grown to twice its size during a long stall,
     /// because pausing throws away what librdkafka prefetched, and resuming
     /// re-fetches from the middle of a record batch.
-    fn commit_and_hand_over(&self) -> Result<bool, DecodeLost> {
+    fn commit_and_hand_over(&self) -> Result<bool, Halt> {
         let shared = &self.shared;
         let mut st = shared.lock();
         let durable = st.in_flight.take_durable();
@@ -288,10 +315,8 @@ impl Consumer {
                     }
                 }
                 Err(refused) => {
-                    match refused.submission {
-                        Some(sub) => st.pending.push_front(Pending::Ready((sub, offsets))),
-                        None => tracing::error!(error = %refused.error, "the writer is gone; stopping"),
-                    }
+                    let Some(sub) = refused.submission else { return Err(Halt::WriterGone(refused.error)) };
+                    st.pending.push_front(Pending::Ready((sub, offsets)));
                     backlogged = at_bound;
                     if at_bound && !st.paused && st.chunk.len() >= 2 * self.chunk_messages {
                         self.set_paused(&mut st, true);
