@@ -9,7 +9,7 @@
 //!
 //! `cargo bench --bench slo` (env: `BENCH_DIR`, `DAYS`, `INTERVAL`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,7 +44,7 @@ fn hour_batch(hour_start_ms: i64, hist: &[u8]) -> RecordBatch {
     for m in 0..60 {
         for s in 0..SERVERS {
             for t in 0..TOOLS {
-                let rows: &[(&str, u64)] = if (s + t + m as usize) % 10 == 0 { &[("success", 40), ("tool_error", 1)] } else { &[("success", 40)] };
+                let rows: &[(&str, u64)] = if (s + t + m as usize).is_multiple_of(10) { &[("success", 40), ("tool_error", 1)] } else { &[("success", 40)] };
                 for (o, c) in rows {
                     minute.push((hour_start_ms + m * MIN_MS) * 1_000_000);
                     server.push(format!("server-{s:02}"));
@@ -95,7 +95,7 @@ fn specs() -> String {
     out
 }
 
-fn evaluation_bench(base: &PathBuf, days: usize, rt: &tokio::runtime::Runtime) {
+fn evaluation_bench(base: &Path, days: usize, rt: &tokio::runtime::Runtime) {
     let dir = base.join(format!("slo-{days}d"));
     let data = DataDir::new(&dir);
     let marker = dir.join("complete");
@@ -171,7 +171,7 @@ fn evaluation_bench(base: &PathBuf, days: usize, rt: &tokio::runtime::Runtime) {
     });
 }
 
-fn webhook_bench(base: &PathBuf, interval: u64, rt: &tokio::runtime::Runtime) {
+fn webhook_bench(base: &Path, interval: u64, rt: &tokio::runtime::Runtime) {
     rt.block_on(async {
         let got: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
         let g = got.clone();
@@ -200,8 +200,7 @@ fn webhook_bench(base: &PathBuf, interval: u64, rt: &tokio::runtime::Runtime) {
             "name: bench-availability\nselector: {server: bench}\nsli: {kind: success_rate}\nobjective: 0.999\nalerting: {no_data: false, budget_exhausted: false}\n",
         )
         .unwrap();
-        let mut cfg = toolpulse_serve::Config::default();
-        cfg.data_dir = dir.join("data");
+        let mut cfg = toolpulse_serve::Config { data_dir: dir.join("data"), ..toolpulse_serve::Config::default() };
         cfg.server.listen = "127.0.0.1:0".parse().unwrap();
         cfg.server.token = "bench".into();
         cfg.pgwire.enabled = false;

@@ -43,8 +43,7 @@ async fn page_alert_reaches_alertmanager() {
         "name: github-availability\nselector: {server: github}\nsli: {kind: success_rate}\nobjective: 0.999\nlabels: {team: dev}\n",
     )
     .unwrap();
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.path().join("data");
+    let mut cfg = Config { data_dir: dir.path().join("data"), ..Config::default() };
     cfg.server.listen = "127.0.0.1:0".parse().unwrap();
     cfg.pgwire.enabled = false;
     cfg.otlp.grpc_enabled = false;

@@ -12,8 +12,7 @@ use toolpulse_serve::{Config, RunningServer, Server};
 use toolpulse_storage::Table;
 
 async fn start(dir: &std::path::Path) -> RunningServer {
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.to_owned();
+    let mut cfg = Config { data_dir: dir.to_owned(), ..Config::default() };
     cfg.server.listen = "127.0.0.1:0".parse().unwrap();
     cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
     cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();

@@ -41,6 +41,38 @@ fn producer(brokers: &str) -> ThreadedProducer<DefaultProducerContext> {
     ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap()
 }
 
+/// A Kafka source and its writer running into a fresh data dir.
+struct Running {
+    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    writer: toolpulse_ingest::WriterHandle,
+    writer_task: tokio::task::JoinHandle<()>,
+    source: KafkaSource,
+    metrics: IngestMetrics,
+}
+
+fn start(brokers: &str, wcfg: WriterConfig, chunk_messages: usize) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = DataDir::new(dir.path());
+    data.create().unwrap();
+    let files = Arc::new(FileWriter::new(data, WriteOptions::default()));
+    let metrics = IngestMetrics::default();
+    let (writer, writer_task) = {
+        let _guard = rt.enter();
+        IngestWriter::spawn(files, wcfg, metrics.clone())
+    };
+    let kcfg = KafkaConfig {
+        brokers: brokers.to_owned(),
+        topics: vec![TOPIC.into()],
+        group_id: "toolpulse-test".into(),
+        chunk_messages,
+        ..KafkaConfig::default()
+    };
+    let source = KafkaSource::start(kcfg, writer.clone(), metrics.clone(), rt.handle().clone()).unwrap();
+    Running { dir, rt, writer, writer_task, source, metrics }
+}
+
 /// Runs the Kafka source into a fresh data dir, calls `during` with the dir,
 /// waits until `good` events and `bad` dead letters are stored (or 60 s pass),
 /// then stops the source and its writer.
@@ -51,22 +83,7 @@ fn ingest(
     (good, bad): (usize, usize),
     during: impl FnOnce(&std::path::Path),
 ) -> (tempfile::TempDir, IngestMetrics) {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let _guard = rt.enter();
-    let data = DataDir::new(dir.path());
-    data.create().unwrap();
-    let files = Arc::new(FileWriter::new(data, WriteOptions::default()));
-    let metrics = IngestMetrics::default();
-    let (writer, writer_task) = IngestWriter::spawn(files, wcfg, metrics.clone());
-    let kcfg = KafkaConfig {
-        brokers: brokers.to_owned(),
-        topics: vec![TOPIC.into()],
-        group_id: "toolpulse-test".into(),
-        chunk_messages,
-        ..KafkaConfig::default()
-    };
-    let source = KafkaSource::start(kcfg, writer.clone(), metrics.clone(), rt.handle().clone()).unwrap();
+    let Running { dir, rt, writer, writer_task, source, metrics } = start(brokers, wcfg, chunk_messages);
     during(dir.path());
 
     let all_stored = common::wait_until(Duration::from_secs(60), || {
@@ -193,16 +210,8 @@ fn committed_offsets(brokers: &str) -> Vec<Option<i64>> {
 fn when_the_writer_is_gone_the_source_stops_and_commits_only_what_is_stored() {
     let (lines, _, _) = common::generated_lines(4000, 14, 0);
     let (_cluster, brokers) = cluster_with(&lines[..2000]);
-    let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let _guard = rt.enter();
-    let data = DataDir::new(dir.path());
-    data.create().unwrap();
-    let files = Arc::new(FileWriter::new(data, WriteOptions::default()));
     let wcfg = WriterConfig { flush_age: Duration::from_millis(100), ..WriterConfig::default() };
-    let (writer, writer_task) = IngestWriter::spawn(files, wcfg, IngestMetrics::default());
-    let kcfg = KafkaConfig { brokers: brokers.clone(), topics: vec![TOPIC.into()], group_id: "toolpulse-test".into(), ..KafkaConfig::default() };
-    let source = KafkaSource::start(kcfg, writer.clone(), IngestMetrics::default(), rt.handle().clone()).unwrap();
+    let Running { dir, rt, writer: _writer, writer_task, source, .. } = start(&brokers, wcfg, KafkaConfig::default().chunk_messages);
     assert!(common::wait_until(Duration::from_secs(60), || common::row_count(dir.path(), Table::ToolCalls) == 2000));
 
     // The writer dies; the next events cannot be made durable.

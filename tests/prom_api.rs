@@ -52,8 +52,7 @@ impl Seeded {
 /// twenty minutes), ingested over HTTP, and one SLO evaluation.
 async fn seeded() -> Seeded {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.path().to_owned();
+    let mut cfg = Config { data_dir: dir.path().to_owned(), ..Config::default() };
     cfg.server.listen = "127.0.0.1:0".parse().unwrap();
     cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
     cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();

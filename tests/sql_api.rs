@@ -15,8 +15,7 @@ const QUERY: &str = "SELECT server, outcome, count(*) AS calls, round(hdr_percen
                      FROM tool_calls GROUP BY server, outcome ORDER BY server, outcome";
 
 async fn start_with_events(dir: &std::path::Path) -> RunningServer {
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.to_owned();
+    let mut cfg = Config { data_dir: dir.to_owned(), ..Config::default() };
     cfg.server.listen = "127.0.0.1:0".parse().unwrap();
     cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
     cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();

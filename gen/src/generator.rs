@@ -138,9 +138,9 @@ impl Generator {
             }
             _ => Chain { trace_id: rng.random(), parent: rng.random(), depth: 1 },
         };
-        e.trace_id = Some(chain.trace_id.into());
-        e.span_id = Some(span.into());
-        e.parent_span_id = Some(chain.parent.into());
+        e.trace_id = Some(chain.trace_id);
+        e.span_id = Some(span);
+        e.parent_span_id = Some(chain.parent);
         e.chain_depth = Some(chain.depth);
         self.chain = Some(Chain { trace_id: chain.trace_id, parent: span, depth: chain.depth });
         e

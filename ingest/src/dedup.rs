@@ -61,11 +61,10 @@ impl RecentIds {
             return false;
         }
         self.order.push_back(k);
-        if self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
+        if self.order.len() > self.capacity
+            && let Some(old) = self.order.pop_front() {
                 self.set.remove(&old);
             }
-        }
         true
     }
 }

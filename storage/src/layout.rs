@@ -187,7 +187,7 @@ impl DataDir {
                 }
             }
         }
-        out.sort_by(|a, b| b.1.cmp(&a.1));
+        out.sort_by_key(|f| std::cmp::Reverse(f.1));
         Ok(out)
     }
 }

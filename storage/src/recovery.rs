@@ -59,7 +59,7 @@ pub fn recent_event_keys(dir: &DataDir, window: Duration, max_keys: usize) -> Re
     let mut keys = Vec::new();
     let mut files = dir.list_files_since(Table::ToolCalls, since)?;
     files.extend(dir.list_files_since(Table::Spans, since)?);
-    files.sort_by(|a, b| b.1.cmp(&a.1));
+    files.sort_by_key(|f| std::cmp::Reverse(f.1));
     for (path, _) in files {
         if keys.len() >= max_keys {
             break;

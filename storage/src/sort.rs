@@ -142,7 +142,7 @@ fn fill_string_ranks(col: &ArrayRef, keys: &mut [u64], width: usize, slot: usize
     }
 }
 
-fn time_values<'b>(table: Table, batch: &'b RecordBatch) -> Result<&'b arrow::array::PrimitiveArray<TimestampNanosecondType>, StoreError> {
+fn time_values(table: Table, batch: &RecordBatch) -> Result<&arrow::array::PrimitiveArray<TimestampNanosecondType>, StoreError> {
     let col = batch
         .column_by_name(table.time_column())
         .ok_or_else(|| StoreError::Invalid(format!("no column {}", table.time_column())))?;

@@ -9,11 +9,10 @@ use super::PromError;
 /// A time parameter, in ms since the epoch.
 pub fn parse_time(name: &str, s: &str) -> Result<i64, PromError> {
     let t = s.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() {
+    if let Ok(secs) = t.parse::<f64>()
+        && secs.is_finite() {
             return Ok((secs * 1000.0).round() as i64);
         }
-    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp_millis());
     }
@@ -28,11 +27,10 @@ pub fn parse_time(name: &str, s: &str) -> Result<i64, PromError> {
 /// A duration parameter (`step`, `timeout`, `lookback_delta`), in ms.
 pub fn parse_duration_param(name: &str, s: &str) -> Result<i64, PromError> {
     let t = s.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
+    if let Ok(secs) = t.parse::<f64>()
+        && secs.is_finite() && secs >= 0.0 {
             return Ok((secs * 1000.0).round() as i64);
         }
-    }
     parse_prom_duration(t)
         .map(|d| d as i64)
         .ok_or_else(|| PromError::bad_data(format!("invalid parameter \"{name}\": cannot parse \"{s}\" to a valid duration")))

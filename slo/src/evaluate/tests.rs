@@ -29,7 +29,7 @@ fn fill(series: &mut MinuteSeries, from: i64, to: i64, calls: u64, bad: u64) {
     series.replace(from, to, slots);
 }
 
-fn pair<'a>(st: &'a SloStatus, long_h: u64) -> &'a PairStatus {
+fn pair(st: &SloStatus, long_h: u64) -> &PairStatus {
     st.pairs.iter().find(|p| p.long == Duration::from_secs(long_h * 3600)).unwrap()
 }
 

@@ -198,7 +198,7 @@ fn vector_vector(
         }
     }
     let mut v: Vec<StepSeries> = out.into_values().collect();
-    v.sort_by(|a, b| key_of(&a.labels).cmp(&key_of(&b.labels)));
+    v.sort_by_key(|a| key_of(&a.labels));
     Ok(v)
 }
 
@@ -206,8 +206,8 @@ fn set_op(op: TokenId, lhs: Vec<StepSeries>, rhs: Vec<StepSeries>, m: Option<&Bi
     let mut present: HashMap<String, Vec<bool>> = HashMap::new();
     for s in &rhs {
         let e = present.entry(signature(&s.labels, m)).or_insert_with(|| vec![false; n]);
-        for i in 0..n {
-            e[i] |= s.values[i].is_some();
+        for (seen, v) in e.iter_mut().zip(&s.values) {
+            *seen |= v.is_some();
         }
     }
     let has = |sig: &str, i: usize| present.get(sig).is_some_and(|v| v[i]);
@@ -228,8 +228,8 @@ fn set_op(op: TokenId, lhs: Vec<StepSeries>, rhs: Vec<StepSeries>, m: Option<&Bi
             let mut left_present: HashMap<String, Vec<bool>> = HashMap::new();
             for s in &lhs {
                 let e = left_present.entry(signature(&s.labels, m)).or_insert_with(|| vec![false; n]);
-                for i in 0..n {
-                    e[i] |= s.values[i].is_some();
+                for (seen, v) in e.iter_mut().zip(&s.values) {
+                    *seen |= v.is_some();
                 }
             }
             let mut out = lhs;

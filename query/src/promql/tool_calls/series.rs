@@ -160,7 +160,7 @@ pub async fn counters(ctx: &SessionContext, sel: &Selection, now: i64) -> Result
             out.push(Series { labels: l, samples: s });
         }
     }
-    out.sort_by(|a, b| key_of(&a.labels).cmp(&key_of(&b.labels)));
+    out.sort_by_key(|a| key_of(&a.labels));
     Ok(out)
 }
 
