@@ -1,11 +1,13 @@
 //! The query engine over a real store written by the storage crate: time
 //! predicates open only the matching hour partitions, HDR percentiles agree with
 //! exact ones, and the sandbox refuses what it must, each with a clear error.
+//! Durations read back exactly whatever form their file stored them in.
 
 use std::time::Duration;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::physical_plan::displayable;
 use rand::SeedableRng;
 use rand_distr::Distribution;
@@ -217,4 +219,61 @@ async fn views_users_expect_exist() {
     // The store was written for 2026-01-01: nothing in the last hour.
     let (b, _) = e.run_user_sql("SELECT count(*) FROM tool_calls_last_hour", None).await.unwrap();
     assert_eq!(single_i64(&b), 0);
+}
+
+/// Files of one hour whose durations are stored differently (decimals at two
+/// scales, and doubles that no decimal holds) read back as the very same
+/// doubles, filter alike, and still do after compaction merges them.
+#[tokio::test]
+async fn durations_read_back_exactly_whichever_form_their_file_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileWriter::new(DataDir::new(dir.path()), WriteOptions::default());
+    files.data_dir().create().unwrap();
+    let mut g = Generator::new(GenSpec { start_ns: START_NS, rate: 10.0, ..GenSpec::default() });
+    let forms: [Vec<f64>; 3] = [
+        (0..500).map(|i| f64::from(i * 1001) / 1e3).collect(), // µs: scale 3
+        (0..500).map(|i| f64::from(i * 7) / 1e6).collect(),    // ns: scale 6
+        (0..500).map(|i| f64::from(i) / 3.0 + 0.1).collect(),  // no decimal: doubles
+    ];
+    for durations in &forms {
+        let mut b = EventBatchBuilder::with_capacity(durations.len());
+        for d in durations {
+            let mut e = g.next_event();
+            e.duration_ms = *d;
+            b.append(&e);
+        }
+        files.write(Table::ToolCalls, &[b.finish()], &[]).unwrap();
+    }
+    let mut want: Vec<u64> = forms.iter().flatten().map(|d| d.to_bits()).collect();
+    want.sort_unstable();
+    let above_one = forms.iter().flatten().filter(|d| **d > 1.0).count() as i64;
+    let mut stored_as: Vec<String> = files
+        .data_dir()
+        .list_files(Table::ToolCalls)
+        .unwrap()
+        .iter()
+        .map(|(path, _)| {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap()).unwrap();
+            reader.schema().field_with_name("duration_ms").unwrap().data_type().to_string()
+        })
+        .collect();
+    stored_as.sort();
+    assert_eq!(stored_as, ["Decimal128(18, 3)", "Decimal128(18, 6)", "Float64"]);
+
+    assert_durations(dir.path(), &want, above_one, "three files").await;
+    let policy = toolpulse_storage::compact::CompactionPolicy { settle: Duration::ZERO, ..Default::default() };
+    let report = toolpulse_storage::compact::compact_table(&files, Table::ToolCalls, &policy).unwrap();
+    assert_eq!(report.files_in, 3);
+    assert_durations(dir.path(), &want, above_one, "compacted").await;
+}
+
+/// The stored durations, as sorted bit patterns, are `want`, and `above_one` of them exceed 1 ms.
+async fn assert_durations(dir: &std::path::Path, want: &[u64], above_one: i64, when: &str) {
+    let e = engine(dir, QueryConfig::default()).await;
+    let rows = e.run_user_sql("SELECT duration_ms FROM tool_calls", None).await.unwrap().0;
+    let mut got: Vec<u64> = rows.iter().flat_map(|b| b.column(0).as_primitive::<Float64Type>().values().iter().map(|d| d.to_bits()).collect::<Vec<_>>()).collect();
+    got.sort_unstable();
+    assert_eq!(got, want, "{when}: durations read back bit for bit");
+    let n = e.run_user_sql("SELECT count(*) FROM tool_calls WHERE duration_ms > 1.0", None).await.unwrap().0;
+    assert_eq!(single_i64(&n), above_one, "{when}: a filter on duration_ms");
 }
