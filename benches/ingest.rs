@@ -14,7 +14,7 @@
 //! `SKIP_FILE=1` runs only the Kafka part).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,10 @@ use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::{DataDir, FileWriter, Table};
+
+#[path = "../tests/common/tansu.rs"]
+mod tansu;
+use tansu::Tansu;
 
 /// The allocator of the `toolpulse` binary, so the in-process import measures what it ships.
 #[global_allocator]
@@ -102,29 +106,15 @@ print(time.time() - t)
     (secs, std::fs::metadata(out).unwrap().len())
 }
 
-fn tansu() -> PathBuf {
-    let p = PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo/bin/tansu");
-    if p.exists() { p } else { PathBuf::from("tansu") }
-}
-
 fn metric(body: &str, name: &str) -> f64 {
     body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
 fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
     let produced = events;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let mut broker = Command::new(tansu())
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tansu (scripts/setup.sh installs it)");
-    std::thread::sleep(Duration::from_secs(1));
-    let created = Command::new(tansu()).args(["topic", "create", "bench", "--partitions", "4", "--broker", &url]).status().unwrap();
-    assert!(created.success());
-    let brokers = format!("127.0.0.1:{port}");
+    let broker = Tansu::start();
+    broker.create_topic("bench", 4);
+    let brokers = broker.brokers.clone();
     eprintln!("producing {events} events to tansu");
     let spec = GenSpec { seed: 2, start_ns: toolpulse_schemas::timestamp::now_ns() - (events as i64 / 2000) * 1_000_000_000, rate: 2000.0, ..GenSpec::default() };
     let mut s = Sink::kafka(&brokers, "bench").unwrap();
@@ -175,8 +165,7 @@ fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
     let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?").to_owned();
     let _ = child.kill();
     let _ = child.wait();
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
     let first = first_row.unwrap_or_default();
     println!(
         "kafka→parquet (tansu 0.6, memory storage, 4 partitions): {events} events durable (of {produced} produced) in {:.2}s from process start \

@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::ChildGuard;
+use common::tansu::Tansu;
 use std::time::Duration;
 
 use toolpulse_storage::Table;
@@ -19,15 +19,6 @@ use toolpulse_storage::Table;
 const TOPIC: &str = "mcp-tool-calls";
 const GROUP: &str = "toolpulse-e2e";
 const PARTITIONS: usize = 3;
-
-fn tansu_bin() -> PathBuf {
-    let home = PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo/bin/tansu");
-    if home.exists() { home } else { PathBuf::from("tansu") }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Starts an ingester whose log goes to `<data_dir>.log`.
 fn ingester(brokers: &str, data_dir: &Path) -> ChildGuard {
@@ -60,31 +51,14 @@ fn python(script: &str, args: &[&str]) -> String {
 
 #[test]
 fn confluent_kafka_to_two_ingesters_through_tansu() {
-    let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let _broker = ChildGuard(
-        Command::new(tansu_bin())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tansu (installed by scripts/setup.sh)"),
-    );
-    let created = common::wait_until(Duration::from_secs(30), || {
-        Command::new(tansu_bin())
-            .args(["topic", "create", TOPIC, "--partitions", &PARTITIONS.to_string(), "--broker", &url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    assert!(created, "topic creation on tansu");
+    let broker = Tansu::start();
+    broker.create_topic(TOPIC, PARTITIONS);
 
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("events.ndjson");
     let (lines, good, bad) = common::generated_lines(20_000, 31, 97);
     std::fs::write(&file, lines.join(&b'\n')).unwrap();
-    let brokers = format!("127.0.0.1:{port}");
+    let brokers = broker.brokers.clone();
 
     // Both ingesters join the group before anything is produced, so they share it.
     let (a, b) = (work.path().join("a"), work.path().join("b"));

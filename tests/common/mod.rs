@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod tansu;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Child;
