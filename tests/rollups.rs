@@ -1,6 +1,7 @@
 //! Rollups written by the ingest writer agree with the raw rows they summarise:
 //! counts exactly, and p99 over an hour within HDR precision of the exact value
 //! (and equal to the raw HDR percentile), even when a minute spans several flushes.
+//! Compaction folds those rows into one per minute and key, changing no answer.
 
 mod common;
 
@@ -14,8 +15,9 @@ use toolpulse_ingest::import::import_ndjson;
 use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig};
 use toolpulse_query::{QueryConfig, QueryEngine};
 use toolpulse_schemas::DecodeLimits;
+use toolpulse_storage::compact::{CompactionPolicy, compact_table_with};
 use toolpulse_storage::props::WriteOptions;
-use toolpulse_storage::{DataDir, FileWriter};
+use toolpulse_storage::{DataDir, FileWriter, Table};
 
 fn rows(batches: &[RecordBatch]) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
@@ -100,4 +102,72 @@ async fn rollups_match_raw_counts_and_percentiles() {
         let got = roll_p99[&server];
         assert!((got - want).abs() <= want * 0.001 + 0.001, "{server}: rollup p99 {got} vs exact {want}");
     }
+}
+
+/// What a user reads from the rollups: counts per key, exact buckets per server
+/// and minute, p99 and max per server, agent counts.
+async fn rollup_answers(e: &QueryEngine) -> Vec<BTreeMap<String, f64>> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT concat_ws('/', server, tool, outcome, coalesce(server_version, '-'), CAST(minute AS VARCHAR)), sum(calls) FROM rollups_1m GROUP BY 1",
+        "SELECT concat_ws('/', server, CAST(minute AS VARCHAR)), sum(le_100ms) * 1000000 + sum(le_2s) FROM rollups_1m GROUP BY 1",
+        "SELECT server, hdr_percentile(duration_hist, 0.99) FROM rollups_1m GROUP BY 1",
+        "SELECT server, max(duration_ms_max) FROM rollups_1m GROUP BY 1",
+        "SELECT concat_ws('/', server, coalesce(agent_id, '-'), coalesce(tenant, '-'), outcome, CAST(minute AS VARCHAR)), sum(calls) FROM rollups_agents_1m GROUP BY 1",
+    ] {
+        out.push(rows(&e.run_user_sql(sql, None).await.unwrap().0));
+    }
+    out
+}
+
+async fn rollup_rows(e: &QueryEngine, table: &str) -> (i64, i64) {
+    let key = if table == "rollups_1m" { "server, tool, outcome, server_version" } else { "server, agent_id, tenant, outcome" };
+    let sql = format!("SELECT sum(n), count(*) FROM (SELECT minute, {key}, count(*) AS n FROM {table} GROUP BY ALL)");
+    let b = &e.run_user_sql(&sql, None).await.unwrap().0[0];
+    let n = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).unwrap();
+    (n.as_primitive::<Int64Type>().value(0), b.column(1).as_primitive::<Int64Type>().value(0))
+}
+
+/// Many small flushes write many rows per minute and key; compaction folds them
+/// into one each, and every answer read from the rollups stays the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_folds_rollup_rows_into_one_per_minute_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path());
+    data.create().unwrap();
+    let files = Arc::new(FileWriter::new(data.clone(), WriteOptions::default()));
+    let wcfg = WriterConfig { flush_rows: 3000, flush_age: Duration::from_millis(100), ..WriterConfig::default() };
+    let (writer, task) = IngestWriter::spawn(files.clone(), wcfg, IngestMetrics::default());
+    // Three hours back: every hour is closed, so compaction merges all its files.
+    let start = toolpulse_schemas::timestamp::now_ns() - 3 * 3_600_000_000_000;
+    let (lines, good, _) = common::generated_lines_from(start, 30_000, 8, 0);
+    // One import (one submission, one flush) per 3000 events.
+    for part in lines.chunks(3000) {
+        let mut body = part.join(&b'\n');
+        body.push(b'\n');
+        let report = import_ndjson(std::io::Cursor::new(body), "test", &writer, DecodeLimits::default()).await.unwrap();
+        assert_eq!(report.accepted as usize, part.len());
+    }
+    drop(writer);
+    task.await.unwrap();
+
+    let e = QueryEngine::open(data.clone(), QueryConfig::default()).await.unwrap();
+    let before = rollup_answers(&e).await;
+    let (rows_before, groups) = rollup_rows(&e, "rollups_1m").await;
+    let (agent_rows_before, agent_groups) = rollup_rows(&e, "rollups_agents_1m").await;
+    assert!(rows_before > groups && agent_rows_before > agent_groups, "flushes split minutes over several rows");
+
+    let policy = CompactionPolicy { settle: Duration::ZERO, closed_hour_grace: Duration::ZERO, ..CompactionPolicy::default() };
+    let combine = |t, b| toolpulse_ingest::rollup::combine(t, b).map_err(|e| e.to_string());
+    for table in [Table::Rollups1m, Table::RollupsAgents1m] {
+        let r = compact_table_with(&files, table, &policy, Some(&combine)).unwrap();
+        assert!(r.merges > 0 && r.rows_combined > 0, "{table:?}: {r:?}");
+    }
+
+    let e = QueryEngine::open(data, QueryConfig::default()).await.unwrap();
+    assert_eq!(rollup_rows(&e, "rollups_1m").await, (groups, groups), "one row per minute and key");
+    assert_eq!(rollup_rows(&e, "rollups_agents_1m").await, (agent_groups, agent_groups), "one agent row per minute and key");
+    let after = rollup_answers(&e).await;
+    assert_eq!(before, after, "counts, buckets, p99, max and agent counts unchanged");
+    assert_eq!(before[0].values().sum::<f64>() as usize, good.len());
 }

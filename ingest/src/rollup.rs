@@ -1,18 +1,23 @@
 //! Per-minute rollups, computed by the writer from exactly the rows it flushes
 //! (after deduplication), so counts over rollups equal counts over raw rows.
 //! Two tables (see `toolpulse_schemas::rollup_schema`): by tool, with latency
-//! histograms and buckets, and by agent, with counts.
+//! histograms and buckets, and by agent, with counts. Each flush writes its own
+//! rows; [`combine`] folds the rows of one minute and key into one when
+//! compaction merges files.
 
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryBuilder, Float64Builder, RecordBatch, StringArray, StringBuilder, TimestampNanosecondBuilder,
-    UInt64Builder,
+    UInt64Array, UInt64Builder,
 };
-use arrow::datatypes::{Float64Type, SchemaRef, TimestampNanosecondType};
+use arrow::datatypes::{Float64Type, SchemaRef, TimestampNanosecondType, UInt64Type};
 use arrow::error::ArrowError;
-use toolpulse_schemas::hdr::{HistogramBuilder, encode_into};
-use toolpulse_schemas::rollup_schema::{AGENT_DIMENSIONS, DIMENSIONS, LATENCY_BUCKETS_SECONDS, rollups_1m_schema, rollups_agents_1m_schema};
+use toolpulse_schemas::hdr::{HistogramBuilder, decode_bins, encode_into};
+use toolpulse_schemas::rollup_schema::{
+    AGENT_DIMENSIONS, DIMENSIONS, LATENCY_BUCKETS_SECONDS, bucket_column, rollups_1m_schema, rollups_agents_1m_schema,
+};
+use toolpulse_storage::Table;
 
 const NANOS_PER_MINUTE: i64 = 60_000_000_000;
 const BUCKETS: usize = LATENCY_BUCKETS_SECONDS.len();
@@ -33,6 +38,10 @@ struct Agg {
 }
 
 impl Agg {
+    fn new(latency: bool) -> Self {
+        Agg { calls: 0, sum: 0.0, max: 0.0, latency: latency.then(|| (HistogramBuilder::new(), [0; BUCKETS])) }
+    }
+
     fn add(&mut self, ms: f64) {
         self.calls += 1;
         self.sum += ms;
@@ -69,19 +78,70 @@ fn rollup_by(batches: &[RecordBatch], dimensions: [&str; 4], latency: bool, sche
         let dims: Vec<StringArray> = dimensions.iter().map(|d| col(d).map(|c| c.as_string::<i32>().clone())).collect::<Result<_, _>>()?;
         columns.push((ts, dur, dims));
     }
-    let mut groups: foldhash::HashMap<Key, Agg> = foldhash::HashMap::default();
+    let mut groups: Groups = foldhash::HashMap::default();
     for (ts, dur, dims) in &columns {
         for i in 0..ts.len() {
             let key = Key {
                 minute: ts.value(i).div_euclid(NANOS_PER_MINUTE) * NANOS_PER_MINUTE,
                 dims: std::array::from_fn(|d| dims[d].is_valid(i).then(|| dims[d].value(i))),
             };
-            groups
-                .entry(key)
-                .or_insert_with(|| Agg { calls: 0, sum: 0.0, max: 0.0, latency: latency.then(|| (HistogramBuilder::new(), [0; BUCKETS])) })
-                .add(dur.value(i));
+            groups.entry(key).or_insert_with(|| Agg::new(latency)).add(dur.value(i));
         }
     }
+    finish(groups, dimensions, latency, schema)
+}
+
+/// The rows of a rollup table (`table`) with one row per minute and key:
+/// calls, sums and buckets added, maxima kept, histograms merged. Rows of other
+/// tables come back as they are.
+pub fn combine(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, ArrowError> {
+    let (dimensions, latency, schema) = match table {
+        Table::Rollups1m => (DIMENSIONS, true, rollups_1m_schema()),
+        Table::RollupsAgents1m => (AGENT_DIMENSIONS, false, rollups_agents_1m_schema()),
+        _ => return Ok(batches),
+    };
+    let mut groups: Groups = foldhash::HashMap::default();
+    let (mut bins, mut scratch) = (Vec::new(), Vec::new());
+    for b in &batches {
+        let col = |name: &str| b.column_by_name(name).ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")));
+        let u64s = |name: &str| typed(name, col(name)?.as_primitive_opt::<UInt64Type>());
+        let f64s = |name: &str| typed(name, col(name)?.as_primitive_opt::<Float64Type>());
+        let minute = typed("minute", col("minute")?.as_primitive_opt::<TimestampNanosecondType>())?;
+        let dims: Vec<&StringArray> = dimensions.iter().map(|d| typed(d, col(d)?.as_string_opt::<i32>())).collect::<Result<_, _>>()?;
+        let (calls, sum, max) = (u64s("calls")?, f64s("duration_ms_sum")?, f64s("duration_ms_max")?);
+        let (hist, le) = if latency {
+            let le: Vec<&UInt64Array> = (0..BUCKETS).map(|i| u64s(bucket_column(i))).collect::<Result<_, _>>()?;
+            (Some(typed("duration_hist", col("duration_hist")?.as_binary_opt::<i32>())?), le)
+        } else {
+            (None, Vec::new())
+        };
+        for i in 0..b.num_rows() {
+            let key = Key { minute: minute.value(i), dims: std::array::from_fn(|d| dims[d].is_valid(i).then(|| dims[d].value(i))) };
+            let agg = groups.entry(key).or_insert_with(|| Agg::new(latency));
+            agg.calls += calls.value(i);
+            agg.sum += sum.value(i);
+            agg.max = agg.max.max(max.value(i));
+            if let (Some((h, counts)), Some(hist)) = (&mut agg.latency, hist) {
+                decode_bins(hist.value(i), &mut bins).map_err(|e| ArrowError::ParseError(format!("duration_hist: {e}")))?;
+                h.add_sorted(&bins, &mut scratch);
+                for (count, column) in counts.iter_mut().zip(&le) {
+                    *count += column.value(i);
+                }
+            }
+        }
+    }
+    Ok(finish(groups, dimensions, latency, schema)?.into_iter().collect())
+}
+
+type Groups<'a> = foldhash::HashMap<Key<'a>, Agg>;
+
+/// A column as the type the rollup schema gives it, or an error naming it.
+fn typed<'a, T>(name: &str, column: Option<&'a T>) -> Result<&'a T, ArrowError> {
+    column.ok_or_else(|| ArrowError::SchemaError(format!("column {name} is not of its rollup type")))
+}
+
+/// One row per group, in the table's schema; `None` when there are none.
+fn finish(groups: Groups, dimensions: [&str; 4], latency: bool, schema: SchemaRef) -> Result<Option<RecordBatch>, ArrowError> {
     if groups.is_empty() {
         return Ok(None);
     }

@@ -1,11 +1,12 @@
-//! Background jobs of the server: periodic compaction of the store's tables.
+//! Background jobs of the server: periodic compaction of the store's tables
+//! (rollup rows combined per minute and key as their files merge).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use toolpulse_storage::compact::{CompactionPolicy, compact_table};
+use toolpulse_storage::compact::{CompactionPolicy, compact_table_with};
 use toolpulse_storage::{FileWriter, Table};
 
 /// Tables the compaction job keeps tidy (every table: frequent flushes make small files).
@@ -25,7 +26,9 @@ pub fn spawn_compaction(files: Arc<FileWriter>, interval: Duration, mut stop: wa
             let files = files.clone();
             let pass = tokio::task::spawn_blocking(move || {
                 let policy = CompactionPolicy::default();
-                COMPACTED.map(|t| (t, compact_table(&files, t, &policy)))
+                // Rollup rows of one minute and key, written by many flushes, become one.
+                let combine = |t, batches| toolpulse_ingest::rollup::combine(t, batches).map_err(|e| e.to_string());
+                COMPACTED.map(|t| (t, compact_table_with(&files, t, &policy, Some(&combine))))
             });
             match pass.await {
                 Ok(results) => {

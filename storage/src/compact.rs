@@ -49,8 +49,16 @@ pub struct CompactionReport {
     pub files_in: usize,
     pub rows_in: usize,
     pub rows_out: usize,
+    /// `tool_calls` rows dropped because their event id was already kept.
     pub duplicates_removed: usize,
+    /// Rows of other tables combined into fewer by [`CombineRows`].
+    pub rows_combined: usize,
 }
+
+/// Combines the rows one merge read into the rows it writes, for a table whose
+/// rows add up (the rollups: one row per minute and key instead of one per
+/// flush). The store does not know the tables' meaning; their owner does.
+pub type CombineRows = dyn Fn(Table, Vec<RecordBatch>) -> Result<Vec<RecordBatch>, String> + Send + Sync;
 
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -60,6 +68,17 @@ struct Candidate {
 
 /// Runs one compaction pass over `table`.
 pub fn compact_table(writer: &FileWriter, table: Table, policy: &CompactionPolicy) -> Result<CompactionReport, StoreError> {
+    compact_table_with(writer, table, policy, None)
+}
+
+/// Runs one compaction pass over `table`, combining the rows of each merge with
+/// `combine` when given.
+pub fn compact_table_with(
+    writer: &FileWriter,
+    table: Table,
+    policy: &CompactionPolicy,
+    combine: Option<&CombineRows>,
+) -> Result<CompactionReport, StoreError> {
     let now = SystemTime::now();
     let now_ns = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
     let mut by_partition: BTreeMap<HourPartition, Vec<Candidate>> = BTreeMap::new();
@@ -75,7 +94,7 @@ pub fn compact_table(writer: &FileWriter, table: Table, policy: &CompactionPolic
     for (partition, files) in by_partition {
         let closed = partition.start_ns() + NANOS_PER_HOUR + policy.closed_hour_grace.as_nanos() as i64 <= now_ns;
         for group in merge_groups(files, closed, policy) {
-            merge(writer, table, partition, &group, &mut report)?;
+            merge(writer, table, partition, &group, combine, &mut report)?;
         }
     }
     Ok(report)
@@ -126,6 +145,7 @@ fn merge(
     table: Table,
     partition: HourPartition,
     files: &[Candidate],
+    combine: Option<&CombineRows>,
     report: &mut CompactionReport,
 ) -> Result<(), StoreError> {
     let mut batches = Vec::new();
@@ -135,6 +155,8 @@ fn merge(
     let rows_in: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if table == Table::ToolCalls {
         batches = dedup_event_ids(batches)?;
+    } else if let Some(combine) = combine {
+        batches = combine(table, batches).map_err(StoreError::Invalid)?;
     }
     let rows_out: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if rows_out > 0 {
@@ -152,7 +174,11 @@ fn merge(
     report.files_in += files.len();
     report.rows_in += rows_in;
     report.rows_out += rows_out;
-    report.duplicates_removed += rows_in - rows_out;
+    if table == Table::ToolCalls {
+        report.duplicates_removed += rows_in - rows_out;
+    } else {
+        report.rows_combined += rows_in - rows_out;
+    }
     Ok(())
 }
 

@@ -71,13 +71,14 @@ pub fn uuid_key(id: &str) -> [u8; 16] {
 /// Generated events as NDJSON lines, with `bad_every`-th line spoiled; returns
 /// the lines, the ids of the good ones, and how many are bad.
 pub fn generated_lines(n: usize, seed: u64, bad_every: usize) -> (Vec<Vec<u8>>, Vec<[u8; 16]>, usize) {
+    generated_lines_from(toolpulse_schemas::timestamp::now_ns() - 3_600_000_000_000, n, seed, bad_every)
+}
+
+/// [`generated_lines`] whose first event is at `start_ns`.
+pub fn generated_lines_from(start_ns: i64, n: usize, seed: u64, bad_every: usize) -> (Vec<Vec<u8>>, Vec<[u8; 16]>, usize) {
     use rand::SeedableRng;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let spec = toolpulse_gen::GenSpec {
-        seed,
-        start_ns: toolpulse_schemas::timestamp::now_ns() - 3_600_000_000_000,
-        ..Default::default()
-    };
+    let spec = toolpulse_gen::GenSpec { seed, start_ns, ..Default::default() };
     let (mut lines, mut good, mut bad) = (Vec::new(), Vec::new(), 0);
     for (i, e) in toolpulse_gen::Generator::new(spec).take(n).enumerate() {
         let json = serde_json::to_vec(&e).unwrap();
