@@ -12,7 +12,7 @@ use std::time::Duration;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use toolpulse_ingest::import::import_ndjson;
-use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig};
+use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig, WriterHandle};
 use toolpulse_query::{QueryConfig, QueryEngine};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_storage::compact::{CompactionPolicy, compact_table_with};
@@ -33,15 +33,21 @@ fn rows(batches: &[RecordBatch]) -> BTreeMap<String, f64> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rollups_match_raw_counts_and_percentiles() {
+/// A fresh store and an ingest writer into it that flushes every `flush_rows`
+/// rows (small flushes split most minutes over several rollup rows).
+fn small_flush_writer(flush_rows: usize) -> (tempfile::TempDir, DataDir, Arc<FileWriter>, WriterHandle, tokio::task::JoinHandle<()>) {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::new(dir.path());
     data.create().unwrap();
     let files = Arc::new(FileWriter::new(data.clone(), WriteOptions::default()));
-    // Small flushes, so most minutes are split over several rollup rows.
-    let wcfg = WriterConfig { flush_rows: 7000, flush_age: Duration::from_millis(100), ..WriterConfig::default() };
-    let (writer, task) = IngestWriter::spawn(files, wcfg, IngestMetrics::default());
+    let wcfg = WriterConfig { flush_rows, flush_age: Duration::from_millis(100), ..WriterConfig::default() };
+    let (writer, task) = IngestWriter::spawn(files.clone(), wcfg, IngestMetrics::default());
+    (dir, data, files, writer, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_match_raw_counts_and_percentiles() {
+    let (_dir, data, _, writer, task) = small_flush_writer(7000);
     let (lines, good, _) = common::generated_lines(60_000, 5, 0);
     let mut body = lines.join(&b'\n');
     body.push(b'\n');
@@ -132,12 +138,7 @@ async fn rollup_rows(e: &QueryEngine, table: &str) -> (i64, i64) {
 /// into one each, and every answer read from the rollups stays the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_folds_rollup_rows_into_one_per_minute_and_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path());
-    data.create().unwrap();
-    let files = Arc::new(FileWriter::new(data.clone(), WriteOptions::default()));
-    let wcfg = WriterConfig { flush_rows: 3000, flush_age: Duration::from_millis(100), ..WriterConfig::default() };
-    let (writer, task) = IngestWriter::spawn(files.clone(), wcfg, IngestMetrics::default());
+    let (_dir, data, files, writer, task) = small_flush_writer(3000);
     // Three hours back: every hour is closed, so compaction merges all its files.
     let start = toolpulse_schemas::timestamp::now_ns() - 3 * 3_600_000_000_000;
     let (lines, good, _) = common::generated_lines_from(start, 30_000, 8, 0);
