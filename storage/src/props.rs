@@ -1,13 +1,13 @@
 //! Parquet writer settings per table: zstd, statistics, row-group size, and the
 //! encodings that suit each column (random ids as plain bytes, sorted timestamps
-//! delta-encoded, repeated trace ids dictionary-encoded).
-
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion};
-use parquet::file::metadata::SortingColumn;
-use parquet::schema::types::ColumnPath;
+//! delta-encoded, repeated trace ids dictionary-encoded, scaled durations and
+//! response sizes split into byte streams).
 
 use arrow::datatypes::Schema;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion};
+use parquet::schema::types::ColumnPath;
 
 use crate::layout::Table;
 use crate::stored_form::is_scaled_decimal;

@@ -84,7 +84,7 @@ pub fn read_file(table: Table, path: &Path) -> Result<Vec<RecordBatch>, StoreErr
     reader.map(|b| to_table_form(table, b?)).collect()
 }
 
-/// Whether the stored column `name` of `table` holds scaled decimals.
+/// Whether `field`, a stored column of `table`, holds scaled durations.
 pub fn is_scaled_decimal(table: Table, field: &Field) -> bool {
     table == Table::ToolCalls && field.name() == DURATION && matches!(field.data_type(), DataType::Decimal128(..))
 }
