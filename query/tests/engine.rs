@@ -221,29 +221,36 @@ async fn views_users_expect_exist() {
     assert_eq!(single_i64(&b), 0);
 }
 
-/// Files of one hour whose durations are stored differently (decimals at two
-/// scales, and doubles that no decimal holds) read back as the very same
-/// doubles, filter alike, and still do after compaction merges them.
-#[tokio::test]
-async fn durations_read_back_exactly_whichever_form_their_file_stored() {
+/// One file per entry of `durations` in the first hour of a fresh store: generated
+/// events with those durations.
+fn files_of_one_hour(durations: &[Vec<f64>]) -> (tempfile::TempDir, FileWriter) {
     let dir = tempfile::tempdir().unwrap();
     let files = FileWriter::new(DataDir::new(dir.path()), WriteOptions::default());
     files.data_dir().create().unwrap();
     let mut g = Generator::new(GenSpec { start_ns: START_NS, rate: 10.0, ..GenSpec::default() });
-    let forms: [Vec<f64>; 3] = [
-        (0..500).map(|i| f64::from(i * 1001) / 1e3).collect(), // µs: scale 3
-        (0..500).map(|i| f64::from(i * 7) / 1e6).collect(),    // ns: scale 6
-        (0..500).map(|i| f64::from(i) / 3.0 + 0.1).collect(),  // no decimal: doubles
-    ];
-    for durations in &forms {
-        let mut b = EventBatchBuilder::with_capacity(durations.len());
-        for d in durations {
+    for file in durations {
+        let mut b = EventBatchBuilder::with_capacity(file.len());
+        for d in file {
             let mut e = g.next_event();
             e.duration_ms = *d;
             b.append(&e);
         }
         files.write(Table::ToolCalls, &[b.finish()], &[]).unwrap();
     }
+    (dir, files)
+}
+
+/// Files of one hour whose durations are stored differently (decimals at two
+/// scales, and doubles that no decimal holds) read back as the very same
+/// doubles, filter alike, and still do after compaction merges them.
+#[tokio::test]
+async fn durations_read_back_exactly_whichever_form_their_file_stored() {
+    let forms: [Vec<f64>; 3] = [
+        (0..500).map(|i| f64::from(i * 1001) / 1e3).collect(), // µs: scale 3
+        (0..500).map(|i| f64::from(i * 7) / 1e6).collect(),    // ns: scale 6
+        (0..500).map(|i| f64::from(i) / 3.0 + 0.1).collect(),  // no decimal: doubles
+    ];
+    let (dir, files) = files_of_one_hour(&forms);
     let mut want: Vec<u64> = forms.iter().flatten().map(|d| d.to_bits()).collect();
     want.sort_unstable();
     let above_one = forms.iter().flatten().filter(|d| **d > 1.0).count() as i64;
@@ -276,4 +283,28 @@ async fn assert_durations(dir: &std::path::Path, want: &[u64], above_one: i64, w
     assert_eq!(got, want, "{when}: durations read back bit for bit");
     let n = e.run_user_sql("SELECT count(*) FROM tool_calls WHERE duration_ms > 1.0", None).await.unwrap().0;
     assert_eq!(single_i64(&n), above_one, "{when}: a filter on duration_ms");
+}
+
+/// A scan that listed files compaction then merged away fails with an error the
+/// engine recognises as a vanished file; planned again, the query sees the
+/// merged file and every row.
+#[tokio::test]
+async fn a_query_that_lost_files_to_compaction_is_recognised_and_answered_when_run_again() {
+    let (dir, files) = files_of_one_hour(&[vec![1.5; 100], vec![2.5; 100], vec![3.5; 100]]);
+    let e = engine(dir.path(), QueryConfig::default()).await;
+    // Reads every row (a bare count would come from the files' statistics).
+    let sql = "SELECT count(*), sum(CAST(duration_ms * 1000 AS BIGINT)) FROM tool_calls WHERE duration_ms >= 0";
+    let answer = |b: &[RecordBatch]| (single_i64(b), b[0].column(1).as_primitive::<Int64Type>().value(0));
+    let before = answer(&e.run_user_sql(sql, None).await.unwrap().0);
+    assert_eq!(before.0, 300);
+    let df = e.context().sql(sql).await.unwrap();
+    let listed = df.clone().create_physical_plan().await.unwrap();
+
+    let policy = toolpulse_storage::compact::CompactionPolicy { settle: Duration::ZERO, ..Default::default() };
+    assert_eq!(toolpulse_storage::compact::compact_table(&files, Table::ToolCalls, &policy).unwrap().files_in, 3);
+
+    let stale = datafusion::physical_plan::collect(listed, e.context().task_ctx()).await.unwrap_err();
+    assert!(toolpulse_query::vanished::is_vanished_file(&stale), "not recognised: {stale}");
+    let fresh = toolpulse_query::vanished::retry_if_file_vanished(|| df.clone().collect()).await.unwrap();
+    assert_eq!(answer(&fresh), before);
 }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int64Type, TimestampNanosecondType};
 use datafusion::prelude::SessionContext;
+use toolpulse_query::vanished::retry_if_file_vanished;
 
 use crate::counts::{MS_PER_MINUTE, Slot};
 use crate::error::SloError;
@@ -61,7 +62,8 @@ pub async fn add(ctx: &SessionContext, slos: &[&SloSpec], from: i64, to: i64, mi
     let mut thresholds: Vec<f64> = chain.iter().map(|c| c.1).collect();
     thresholds.sort_by(f64::total_cmp);
     thresholds.dedup();
-    let batches = ctx.sql(&query(from, to, &thresholds)).await?.collect().await?;
+    let df = ctx.sql(&query(from, to, &thresholds)).await?;
+    let batches = retry_if_file_vanished(|| df.clone().collect()).await?;
     for b in &batches {
         add_rows(b, slos, &chain, &thresholds, minutes)?;
     }

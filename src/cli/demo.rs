@@ -53,9 +53,11 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         cfg.slo.dir = Some(dir);
         cfg.slo.interval = Duration::from_secs(10);
     }
+    let settle = cfg.slo.interval + Duration::from_secs(2);
     let server = Server::start(cfg).await?;
     super::announce(&server);
-    let watcher = tokio::spawn(print_alerts(server.slo.clone()));
+    let (backfilled, history_in) = tokio::sync::oneshot::channel();
+    let watcher = tokio::spawn(print_alerts(server.slo.clone(), history_in, settle));
     let url = format!("http://{}", server.addr);
     let token = server.token.as_str().to_owned();
 
@@ -68,6 +70,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             let opts = RunOptions { count: Some(backfill_events), progress_every: None, ..RunOptions::default() };
             sink::run(&mut Generator::new(spec), &mut Sink::http(&url, &token), &opts).await?;
         }
+        let _ = backfilled.send(());
         eprintln!("demo: live traffic at {}/s; incidents: {}", a.rate, INCIDENTS.join(" | "));
         let incidents = INCIDENTS.iter().map(|s| s.parse::<Incident>()).collect::<Result<Vec<_>, _>>()?;
         let spec = GenSpec { seed: a.seed + 1, start_ns: toolpulse_schemas::timestamp::now_ns(), rate: a.rate, incidents, ..GenSpec::default() };
@@ -81,11 +84,17 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     result
 }
 
-/// Prints each alert as it fires and resolves.
-async fn print_alerts(slo: toolpulse_slo::SloEngine) {
+/// Prints each alert as it fires and resolves, once the history is in and the
+/// SLOs have been evaluated over it (`settle` later): alerts about the empty
+/// store before the backfill (no data) would only confuse.
+async fn print_alerts(slo: toolpulse_slo::SloEngine, history_in: tokio::sync::oneshot::Receiver<()>, settle: Duration) {
     use std::collections::HashMap;
     use toolpulse_slo::alerts::AlertState;
-    let mut known: HashMap<String, AlertState> = HashMap::new();
+    let _ = history_in.await;
+    tokio::time::sleep(settle).await;
+    // What is already over (the empty store's no-data alerts) is not news; what fires is.
+    let mut known: HashMap<String, AlertState> =
+        slo.alerts().iter().filter(|a| a.state != AlertState::Firing).map(|a| (a.fingerprint(), a.state)).collect();
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         for a in slo.alerts() {

@@ -19,6 +19,7 @@ use crate::promql::PromError;
 use crate::promql::format::sample_value;
 use crate::promql::source::Selection;
 use crate::promql::value::{Labels, Series, key_of};
+use crate::vanished::retry_if_file_vanished;
 
 const MINUTE: i64 = 60_000;
 /// A counter series stops being sampled this many minutes after its last call.
@@ -100,7 +101,8 @@ pub async fn counters(ctx: &SessionContext, sel: &Selection, now: i64) -> Result
         _ => Want::Calls,
     };
     let source = Source::for_labels(&needed, buckets);
-    let batches = grouped(ctx, source, from, to, &pushed, &keep, want).await?.collect().await?;
+    let df = grouped(ctx, source, from, to, &pushed, &keep, want).await?;
+    let batches = retry_if_file_vanished(|| df.clone().collect()).await?;
 
     // Per series (kept labels): per minute, the increments of each output series.
     let outputs = if buckets { LATENCY_BUCKETS_SECONDS.len() + 1 } else { 1 };
@@ -180,7 +182,8 @@ pub async fn label_sets(ctx: &SessionContext, sel: &Selection) -> Result<Vec<Lab
     }
     let needed: BTreeSet<String> = keep.iter().map(|s| s.to_string()).collect();
     let source = if quantile_metric { Source::Rollups } else { Source::for_labels(&needed, sel.name == BUCKET) };
-    let batches = distinct(ctx, source, sel.start, sel.end, &pushed, &keep).await?.collect().await?;
+    let df = distinct(ctx, source, sel.start, sel.end, &pushed, &keep).await?;
+    let batches = retry_if_file_vanished(|| df.clone().collect()).await?;
     let extra: Vec<(&str, String)> = if sel.name == BUCKET {
         LATENCY_BUCKETS_SECONDS.iter().map(|b| ("le", sample_value(*b))).chain([("le", "+Inf".to_owned())]).collect()
     } else if quantile_metric {
@@ -255,7 +258,8 @@ pub async fn quantiles(ctx: &SessionContext, sel: &Selection, now: i64) -> Resul
     if !satisfiable || qs.is_empty() || from >= to {
         return Ok(Vec::new());
     }
-    let batches = grouped(ctx, Source::Rollups, from, to, &pushed, &keep, Want::Histogram).await?.collect().await?;
+    let df = grouped(ctx, Source::Rollups, from, to, &pushed, &keep, Want::Histogram).await?;
+    let batches = retry_if_file_vanished(|| df.clone().collect()).await?;
     // The label matchers were pushed into the query.
     quantile_series(&batches, &keep, &qs, |_| true)
 }
@@ -281,7 +285,8 @@ pub async fn chain_quantiles(ctx: &SessionContext, sel: &Selection, now: i64) ->
         ts(from),
         ts(to)
     );
-    let batches = ctx.sql(&sql).await?.collect().await?;
+    let df = ctx.sql(&sql).await?;
+    let batches = retry_if_file_vanished(|| df.clone().collect()).await?;
     quantile_series(&batches, &["depth"], &qs, |l| {
         let d = l.get("depth").map_or("", String::as_str);
         depth_matchers.iter().all(|m| m.is_match(d))
