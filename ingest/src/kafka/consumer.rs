@@ -316,7 +316,7 @@ impl Consumer {
                 }
                 Err(refused) => {
                     let Some(sub) = refused.submission else { return Err(Halt::WriterGone(refused.error)) };
-                    st.pending.push_front(Pending::Ready((sub, offsets)));
+                    st.pending.push_front(Pending::Ready((*sub, offsets)));
                     backlogged = at_bound;
                     if at_bound && !st.paused && st.chunk.len() >= 2 * self.chunk_messages {
                         self.set_paused(&mut st, true);

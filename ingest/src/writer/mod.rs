@@ -117,7 +117,7 @@ impl Durable {
 pub struct Refused {
     pub error: IngestError,
     /// Given back when the writer was only busy, so the caller can retry it.
-    pub submission: Option<Submission>,
+    pub submission: Option<Box<Submission>>,
 }
 
 /// A cheap, cloneable way to submit to the writer.
@@ -164,7 +164,7 @@ impl WriterHandle {
     fn busy(&self, sub: Submission) -> Refused {
         self.metrics.busy_refusals.get_or_create(&SourceLabels { source: sub.source.to_owned() }).inc();
         let error = IngestError::Busy { buffered_bytes: self.buffered_bytes() };
-        Refused { error, submission: Some(sub) }
+        Refused { error, submission: Some(Box::new(sub)) }
     }
 
     fn send(&self, sub: Submission, permit: OwnedSemaphorePermit) -> Result<Durable, IngestError> {

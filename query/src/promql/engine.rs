@@ -32,6 +32,9 @@ pub struct PromEngine {
     pub timeout: Duration,
 }
 
+/// A metric name and the source that serves it.
+type SourcedMetric = (Arc<dyn MetricSource>, String);
+
 impl PromEngine {
     pub fn new(sources: Vec<Arc<dyn MetricSource>>, timeout: Duration) -> Self {
         PromEngine { sources, lookback: 5 * 60_000, timeout }
@@ -119,7 +122,7 @@ impl PromEngine {
     }
 
     /// The (source, metric name) pairs a selector's name and `__name__` matchers accept.
-    fn resolve(&self, name: Option<&str>, name_matchers: &[Matcher]) -> Result<Vec<(Arc<dyn MetricSource>, String)>, PromError> {
+    fn resolve(&self, name: Option<&str>, name_matchers: &[Matcher]) -> Result<Vec<SourcedMetric>, PromError> {
         let mut out = Vec::new();
         for s in &self.sources {
             for m in s.metrics() {

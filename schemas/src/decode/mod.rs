@@ -234,7 +234,10 @@ fn hex_id<const N: usize>(f: &json::Field, raw: &Raw<'_>) -> Result<Option<[u8; 
     parse_hex::<N>(&s).map(Some).ok_or_else(|| f.err(Reason::InvalidId { detail }))
 }
 
-fn attributes<'a>(raw: &Raw<'a>, limits: &DecodeLimits) -> Result<Vec<(Cow<'a, str>, Cow<'a, str>)>, DecodeError> {
+/// Attribute keys and values, borrowed from the input where they need no unescaping.
+type Attributes<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+fn attributes<'a>(raw: &Raw<'a>, limits: &DecodeLimits) -> Result<Attributes<'a>, DecodeError> {
     let f = json::Field::new("attributes", limits.max_attribute_value_bytes);
     match raw.kind {
         Kind::Null => return Ok(Vec::new()),

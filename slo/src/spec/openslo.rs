@@ -39,7 +39,7 @@ pub struct Object {
 
 enum Body {
     Slo(Box<SloObj>),
-    Sli(SliSpec),
+    Sli(Box<SliSpec>),
     Policy(PolicySpec),
     Condition(ConditionSpec),
     Other,
@@ -222,7 +222,7 @@ pub fn read(ctx: &Ctx<'_>, text: &str) -> Result<Object, SpecError> {
         }
         "SLI" => {
             let e: Envelope<SliSpec> = ctx.parse(text)?;
-            (e.metadata.name, Body::Sli(e.spec.ok_or_else(|| ctx.at(1, "SLI without `spec`"))?))
+            (e.metadata.name, Body::Sli(Box::new(e.spec.ok_or_else(|| ctx.at(1, "SLI without `spec`"))?)))
         }
         "AlertPolicy" => {
             let e: Envelope<PolicySpec> = ctx.parse(text)?;
@@ -267,7 +267,7 @@ fn to_specs(
     let indicator = match (&slo.indicator, &slo.indicator_ref) {
         (Some(i), _) => i.spec.clone().ok_or_else(|| ctx.at(1, format!("SLO {name}: inline indicator without `spec`")))?,
         (None, Some(r)) => match slis.get(r.as_str()).map(|o| &o.body) {
-            Some(Body::Sli(s)) => s.clone(),
+            Some(Body::Sli(s)) => SliSpec::clone(s),
             _ => return Err(ctx.at(1, format!("SLO {name}: indicatorRef `{r}` names no SLI in this directory"))),
         },
         (None, None) => return Err(ctx.at(1, format!("SLO {name}: needs `indicator` or `indicatorRef`"))),

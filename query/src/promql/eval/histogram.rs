@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 
 use crate::promql::value::{Labels, StepSeries, drop_name, key_of};
 
+/// Per `le` bound, the bucket's value at each step.
+type Buckets = Vec<(f64, Vec<Option<f64>>)>;
+
 pub fn histogram_quantile(q: &[f64], v: Vec<StepSeries>) -> Vec<StepSeries> {
-    let mut groups: BTreeMap<String, (Labels, Vec<(f64, Vec<Option<f64>>)>)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, (Labels, Buckets)> = BTreeMap::new();
     for s in v {
         let Some(le) = s.labels.get("le").and_then(|l| parse_le(l)) else { continue };
         let mut labels = drop_name(s.labels);
