@@ -62,9 +62,10 @@ impl RecentIds {
         }
         self.order.push_back(k);
         if self.order.len() > self.capacity
-            && let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
         true
     }
 }

@@ -21,12 +21,13 @@ impl<'a> EventId<'a> {
     pub fn parse(s: impl Into<Cow<'a, str>>) -> Self {
         let s = s.into();
         if s.len() == 36
-            && let Ok(u) = Uuid::try_parse(&s) {
-                let mut buf = [0u8; 36];
-                if u.hyphenated().encode_lower(&mut buf).as_bytes() == s.as_bytes() {
-                    return EventId::Uuid(u);
-                }
+            && let Ok(u) = Uuid::try_parse(&s)
+        {
+            let mut buf = [0u8; 36];
+            if u.hyphenated().encode_lower(&mut buf).as_bytes() == s.as_bytes() {
+                return EventId::Uuid(u);
             }
+        }
         EventId::Text(s)
     }
 

@@ -153,11 +153,14 @@ pub fn chain(spans: &[SpanRow]) -> Vec<Option<u16>> {
     // A client span with a tool-call child in the same trace is the same call seen from the caller.
     let mut shadowed = vec![false; spans.len()];
     for (i, s) in spans.iter().enumerate() {
-        if calls[i] && s.kind == "server"
+        if calls[i]
+            && s.kind == "server"
             && let Some(&p) = s.parent_span_id.and_then(|p| by_id.get(&(s.trace_id, p)))
-                && calls[p] && spans[p].kind == "client" {
-                    shadowed[p] = true;
-                }
+            && calls[p]
+            && spans[p].kind == "client"
+        {
+            shadowed[p] = true;
+        }
     }
     spans
         .iter()

@@ -10,9 +10,10 @@ use super::PromError;
 pub fn parse_time(name: &str, s: &str) -> Result<i64, PromError> {
     let t = s.trim();
     if let Ok(secs) = t.parse::<f64>()
-        && secs.is_finite() {
-            return Ok((secs * 1000.0).round() as i64);
-        }
+        && secs.is_finite()
+    {
+        return Ok((secs * 1000.0).round() as i64);
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp_millis());
     }
@@ -28,9 +29,11 @@ pub fn parse_time(name: &str, s: &str) -> Result<i64, PromError> {
 pub fn parse_duration_param(name: &str, s: &str) -> Result<i64, PromError> {
     let t = s.trim();
     if let Ok(secs) = t.parse::<f64>()
-        && secs.is_finite() && secs >= 0.0 {
-            return Ok((secs * 1000.0).round() as i64);
-        }
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Ok((secs * 1000.0).round() as i64);
+    }
     parse_prom_duration(t)
         .map(|d| d as i64)
         .ok_or_else(|| PromError::bad_data(format!("invalid parameter \"{name}\": cannot parse \"{s}\" to a valid duration")))
