@@ -177,18 +177,20 @@ impl Default for ServerConfig {
 }
 
 impl Default for IngestConfig {
+    /// The writer's, decoder's and store's own defaults, so each lives in one place.
     fn default() -> Self {
+        let writer = toolpulse_ingest::WriterConfig::default();
         Self {
-            flush_age: Duration::from_secs(2),
-            ack_delay: Duration::from_millis(10),
-            ack_group_rows: 2048,
-            ack_max_delay: Duration::from_millis(500),
-            flush_rows: 250_000,
-            max_buffered_mb: 256,
-            dedup_capacity: 2_000_000,
+            flush_age: writer.flush_age,
+            ack_delay: writer.ack_delay,
+            ack_group_rows: writer.ack_group_rows,
+            ack_max_delay: writer.ack_max_delay,
+            flush_rows: writer.flush_rows,
+            max_buffered_mb: writer.max_buffered_bytes >> 20,
+            dedup_capacity: writer.dedup_capacity,
             max_body_mb: 16,
-            max_future_skew_secs: 3600,
-            zstd_level: 3,
+            max_future_skew_secs: toolpulse_schemas::DecodeLimits::default().max_future_skew_secs,
+            zstd_level: toolpulse_storage::props::WriteOptions::default().zstd_level,
         }
     }
 }
