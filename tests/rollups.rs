@@ -45,14 +45,18 @@ fn small_flush_writer(flush_rows: usize) -> (tempfile::TempDir, DataDir, Arc<Fil
     (dir, data, files, writer, task)
 }
 
+/// Imports NDJSON `lines` as one submission; returns how many were accepted.
+async fn import(writer: &WriterHandle, lines: &[Vec<u8>]) -> usize {
+    let mut body = lines.join(&b'\n');
+    body.push(b'\n');
+    import_ndjson(std::io::Cursor::new(body), "test", writer, DecodeLimits::default()).await.unwrap().accepted as usize
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollups_match_raw_counts_and_percentiles() {
     let (_dir, data, _, writer, task) = small_flush_writer(7000);
     let (lines, good, _) = common::generated_lines(60_000, 5, 0);
-    let mut body = lines.join(&b'\n');
-    body.push(b'\n');
-    let report = import_ndjson(std::io::Cursor::new(body), "test", &writer, DecodeLimits::default()).await.unwrap();
-    assert_eq!(report.accepted as usize, good.len());
+    assert_eq!(import(&writer, &lines).await, good.len());
     drop(writer);
     task.await.unwrap();
 
@@ -144,10 +148,7 @@ async fn compaction_folds_rollup_rows_into_one_per_minute_and_key() {
     let (lines, good, _) = common::generated_lines_from(start, 30_000, 8, 0);
     // One import (one submission, one flush) per 3000 events.
     for part in lines.chunks(3000) {
-        let mut body = part.join(&b'\n');
-        body.push(b'\n');
-        let report = import_ndjson(std::io::Cursor::new(body), "test", &writer, DecodeLimits::default()).await.unwrap();
-        assert_eq!(report.accepted as usize, part.len());
+        assert_eq!(import(&writer, part).await, part.len());
     }
     drop(writer);
     task.await.unwrap();
