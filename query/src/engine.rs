@@ -17,7 +17,7 @@ use toolpulse_schemas::dead_letter::dead_letters_schema;
 use toolpulse_schemas::rollup_schema::{rollups_1m_schema, rollups_agents_1m_schema};
 use toolpulse_storage::{DataDir, Table};
 
-use crate::vanished::retry_if_file_vanished;
+use crate::vanished;
 use crate::error::QueryError;
 use crate::table::StoreTable;
 
@@ -113,7 +113,7 @@ impl QueryEngine {
         if let Some(n) = max_rows {
             df = df.limit(0, Some(n + 1))?;
         }
-        let batches = tokio::time::timeout(self.cfg.timeout, retry_if_file_vanished(|| df.clone().collect()))
+        let batches = tokio::time::timeout(self.cfg.timeout, vanished::collect(&df))
             .await
             .map_err(|_| QueryError::Timeout(self.cfg.timeout))??;
         Ok(match max_rows {

@@ -5,6 +5,8 @@
 use std::error::Error;
 use std::future::Future;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::object_store;
 
@@ -43,6 +45,12 @@ where
             result => return result,
         }
     }
+}
+
+/// Collects `df`, planning and running it again if compaction removed a file
+/// under it (see [`retry_if_file_vanished`]).
+pub async fn collect(df: &DataFrame) -> Result<Vec<RecordBatch>> {
+    retry_if_file_vanished(|| df.clone().collect()).await
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int64Type, TimestampNanosecondType};
 use datafusion::prelude::SessionContext;
-use toolpulse_query::vanished::retry_if_file_vanished;
+use toolpulse_query::vanished;
 
 use crate::counts::{MS_PER_MINUTE, Slot};
 use crate::error::SloError;
@@ -63,7 +63,7 @@ pub async fn add(ctx: &SessionContext, slos: &[&SloSpec], from: i64, to: i64, mi
     thresholds.sort_by(f64::total_cmp);
     thresholds.dedup();
     let df = ctx.sql(&query(from, to, &thresholds)).await?;
-    let batches = retry_if_file_vanished(|| df.clone().collect()).await?;
+    let batches = vanished::collect(&df).await?;
     for b in &batches {
         add_rows(b, slos, &chain, &thresholds, minutes)?;
     }

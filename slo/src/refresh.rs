@@ -21,7 +21,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use toolpulse_schemas::Outcome;
 use toolpulse_schemas::hdr::{HistogramBuilder, SparseHistogram, decode};
-use toolpulse_query::vanished::retry_if_file_vanished;
+use toolpulse_query::vanished;
 use toolpulse_schemas::rollup_schema::{LATENCY_BUCKETS_SECONDS, bucket_column, bucket_for_ms};
 
 use crate::counts::{MS_PER_MINUTE, Slot};
@@ -105,7 +105,7 @@ async fn query_rollups(ctx: &SessionContext, from: i64, to: i64, with_hist: bool
         aggs.push(merge.call(vec![col("duration_hist")]).alias("hist"));
     }
     let df = ctx.table("rollups_1m").await?.filter(col("minute").gt_eq(ts(from)).and(col("minute").lt(ts(to))))?.aggregate(group, aggs)?;
-    Ok(retry_if_file_vanished(|| df.clone().collect()).await?)
+    Ok(vanished::collect(&df).await?)
 }
 
 /// The same figures from `tool_calls`, with agent and tenant.
@@ -123,7 +123,7 @@ async fn query_raw(ctx: &SessionContext, from: i64, to: i64, with_hist: bool) ->
         aggs.push(hist.call(vec![col("duration_ms")]).alias("hist"));
     }
     let df = ctx.table("tool_calls").await?.filter(col("timestamp").gt_eq(ts(from)).and(col("timestamp").lt(ts(to))))?.aggregate(group, aggs)?;
-    Ok(retry_if_file_vanished(|| df.clone().collect()).await?)
+    Ok(vanished::collect(&df).await?)
 }
 
 fn rows(b: &RecordBatch, with_dims: bool, with_hist: bool) -> Result<Vec<(SeriesKey, Row)>, SloError> {

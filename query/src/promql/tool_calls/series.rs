@@ -19,7 +19,7 @@ use crate::promql::PromError;
 use crate::promql::format::sample_value;
 use crate::promql::source::Selection;
 use crate::promql::value::{Labels, Series, key_of};
-use crate::vanished::retry_if_file_vanished;
+use crate::vanished;
 
 const MINUTE: i64 = 60_000;
 /// A counter series stops being sampled this many minutes after its last call.
@@ -102,7 +102,7 @@ pub async fn counters(ctx: &SessionContext, sel: &Selection, now: i64) -> Result
     };
     let source = Source::for_labels(&needed, buckets);
     let df = grouped(ctx, source, from, to, &pushed, &keep, want).await?;
-    let batches = retry_if_file_vanished(|| df.clone().collect()).await?;
+    let batches = vanished::collect(&df).await?;
 
     // Per series (kept labels): per minute, the increments of each output series.
     let outputs = if buckets { LATENCY_BUCKETS_SECONDS.len() + 1 } else { 1 };
@@ -183,7 +183,7 @@ pub async fn label_sets(ctx: &SessionContext, sel: &Selection) -> Result<Vec<Lab
     let needed: BTreeSet<String> = keep.iter().map(|s| s.to_string()).collect();
     let source = if quantile_metric { Source::Rollups } else { Source::for_labels(&needed, sel.name == BUCKET) };
     let df = distinct(ctx, source, sel.start, sel.end, &pushed, &keep).await?;
-    let batches = retry_if_file_vanished(|| df.clone().collect()).await?;
+    let batches = vanished::collect(&df).await?;
     let extra: Vec<(&str, String)> = if sel.name == BUCKET {
         LATENCY_BUCKETS_SECONDS.iter().map(|b| ("le", sample_value(*b))).chain([("le", "+Inf".to_owned())]).collect()
     } else if quantile_metric {
@@ -259,7 +259,7 @@ pub async fn quantiles(ctx: &SessionContext, sel: &Selection, now: i64) -> Resul
         return Ok(Vec::new());
     }
     let df = grouped(ctx, Source::Rollups, from, to, &pushed, &keep, Want::Histogram).await?;
-    let batches = retry_if_file_vanished(|| df.clone().collect()).await?;
+    let batches = vanished::collect(&df).await?;
     // The label matchers were pushed into the query.
     quantile_series(&batches, &keep, &qs, |_| true)
 }
@@ -286,7 +286,7 @@ pub async fn chain_quantiles(ctx: &SessionContext, sel: &Selection, now: i64) ->
         ts(to)
     );
     let df = ctx.sql(&sql).await?;
-    let batches = retry_if_file_vanished(|| df.clone().collect()).await?;
+    let batches = vanished::collect(&df).await?;
     quantile_series(&batches, &["depth"], &qs, |l| {
         let d = l.get("depth").map_or("", String::as_str);
         depth_matchers.iter().all(|m| m.is_match(d))
