@@ -2,9 +2,12 @@
 //! `EVENTS` (default 20M) tool calls over 24 hours:
 //!
 //! 1. "p99 latency by (server, tool) per minute over 24 hours": toolpulse over
-//!    the raw Parquet (`hdr_percentile`), toolpulse over the rollups
-//!    (`hdr_quantile(hdr_merge(…))`), DuckDB (`quantile_cont`) over the same raw
-//!    files; each in a fresh process, with its peak RSS.
+//!    the raw Parquet (`hdr_percentile`), toolpulse over the rollups: merging
+//!    `rollups_1m` histograms (`hdr_percentile(duration_hist, …)`) and reading
+//!    `latency_1m` (one row per minute and tool, its p99 kept), DuckDB
+//!    (`quantile_cont`) over the same raw files; each in a fresh process, with
+//!    its peak RSS. How long `latency_1m` takes to build from the day's rollups
+//!    is printed too.
 //! 2. PromQL `query_range` of p99 by server over 24 h at a 60 s step
 //!    (`histogram_quantile` over the bucket counters), and the same question as
 //!    SQL on DuckDB.
@@ -17,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use toolpulse_gen::{GenSpec, Generator};
+use toolpulse_ingest::latency_summary::summarize;
 use toolpulse_query::promql::tool_calls::ToolCallMetrics;
 use toolpulse_query::promql::{MetricSource, PromEngine};
 use toolpulse_query::{QueryConfig, QueryEngine};
@@ -89,6 +93,7 @@ fn sql_for(which: &str, end: i64) -> String {
             "SELECT minute, server, tool, hdr_percentile(duration_hist, 0.99) AS p99 \
              FROM rollups_1m WHERE minute >= '{from}' AND minute < '{to}' GROUP BY 1, 2, 3"
         ),
+        "summary" => format!("SELECT minute, server, tool, p99_ms AS p99 FROM latency_1m WHERE minute >= '{from}' AND minute < '{to}'"),
         _ => unreachable!(),
     }
 }
@@ -154,6 +159,11 @@ fn main() {
     let base = std::env::var("BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir().join("toolpulse-bench"));
     let dir = base.join(format!("query-{events}"));
     let end = dataset(&dir, events);
+    let started = Instant::now();
+    let summary = summarize(&FileWriter::new(DataDir::new(&dir), WriteOptions::default())).unwrap();
+    if summary.hours_built > 0 {
+        println!("latency_1m: {} hours ({} rows) built from rollups_1m in {:.2} s", summary.hours_built, summary.rows, started.elapsed().as_secs_f64());
+    }
     let raw_glob = format!("{}/tool_calls/*/*/*.parquet", dir.display());
     let (from, to) = (ts(end - DAY_MS), ts(end));
 
@@ -161,6 +171,7 @@ fn main() {
     println!("\n1. p99 latency by (server, tool) per minute over 24 hours (median of {runs})");
     let raw = best(runs, || run_child("raw", &dir, end));
     let rolled = best(runs, || run_child("rollups", &dir, end));
+    let summary = best(runs, || run_child("summary", &dir, end));
     let duck = best(runs, || {
         duckdb(&format!(
             "SELECT date_trunc('minute', timestamp) AS minute, server, tool, quantile_cont(duration_ms::DOUBLE, 0.99) FROM read_parquet('{raw_glob}') \
@@ -169,8 +180,14 @@ fn main() {
     });
     println!("   toolpulse raw      {:8.3} s  {:7} rows  peak RSS {:6.0} MB", raw.0, raw.1, raw.2);
     println!("   toolpulse rollups  {:8.3} s  {:7} rows  peak RSS {:6.0} MB", rolled.0, rolled.1, rolled.2);
+    println!("   toolpulse latency_1m {:6.3} s  {:7} rows  peak RSS {:6.0} MB", summary.0, summary.1, summary.2);
     println!("   DuckDB raw         {:8.3} s  {:7} rows  peak RSS {:6.0} MB", duck.0, duck.1, duck.2);
-    println!("   raw vs DuckDB: {:.2}x   rollups vs raw: {:.1}x", duck.0 / raw.0, raw.0 / rolled.0);
+    println!(
+        "   raw vs DuckDB: {:.2}x   rollups_1m vs raw: {:.1}x   latency_1m vs raw: {:.1}x",
+        duck.0 / raw.0,
+        raw.0 / rolled.0,
+        raw.0 / summary.0
+    );
 
     println!("\n2. query_range: p99 by server over 24 h at a 60 s step (median of {runs})");
     let prom = best(runs, || run_child("promql", &dir, end));

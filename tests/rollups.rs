@@ -2,6 +2,8 @@
 //! counts exactly, and p99 over an hour within HDR precision of the exact value
 //! (and equal to the raw HDR percentile), even when a minute spans several flushes.
 //! Compaction folds those rows into one per minute and key, changing no answer.
+//! `latency_1m`, derived from the rollups, agrees with the raw rows per minute,
+//! server and tool.
 
 mod common;
 
@@ -12,6 +14,7 @@ use std::time::Duration;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use toolpulse_ingest::import::import_ndjson;
+use toolpulse_ingest::latency_summary::{SummaryReport, summarize};
 use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig, WriterHandle};
 use toolpulse_query::{QueryConfig, QueryEngine};
 use toolpulse_schemas::DecodeLimits;
@@ -172,4 +175,72 @@ async fn compaction_folds_rollup_rows_into_one_per_minute_and_key() {
     let after = rollup_answers(&e).await;
     assert_eq!(before, after, "counts, buckets, p99, max and agent counts unchanged");
     assert_eq!(before[0].values().sum::<f64>() as usize, good.len());
+}
+
+/// Per (minute, server, tool): calls, p99 as `hdr_percentile` reads it, and the maximum.
+const RAW_BY_TOOL_MINUTE: &str = "SELECT concat_ws('/', CAST(date_trunc('minute', timestamp) AS VARCHAR), server, tool), \
+     count(*) * 1e12 + hdr_percentile(duration_ms, 0.99) * 1e3 FROM tool_calls GROUP BY 1";
+const SUMMARY_BY_TOOL_MINUTE: &str = "SELECT concat_ws('/', CAST(minute AS VARCHAR), server, tool), calls * 1e12 + p99_ms * 1e3 FROM latency_1m";
+
+/// Checks `latency_1m` against the raw rows: one row per minute, server and
+/// tool, the same calls and p99 (HDR), the same p50 as the rollups give, and
+/// one summary file per hour; returns the number of rows.
+async fn check_latency_summary(data: &DataDir) -> usize {
+    let e = QueryEngine::open(data.clone(), QueryConfig::default()).await.unwrap();
+    let q = |sql: &'static str| {
+        let e = e.clone();
+        async move { rows(&e.run_user_sql(sql, None).await.unwrap().0) }
+    };
+    let raw = q(RAW_BY_TOOL_MINUTE).await;
+    let summary = q(SUMMARY_BY_TOOL_MINUTE).await;
+    let rows_read = e.run_user_sql("SELECT count(*) FROM latency_1m", None).await.unwrap().0[0].column(0).as_primitive::<Int64Type>().value(0);
+    assert_eq!(rows_read as usize, summary.len(), "one row per minute, server and tool");
+    assert_eq!(raw, summary, "calls and p99 per minute, server and tool");
+    let p50_rollups = q("SELECT concat_ws('/', CAST(minute AS VARCHAR), server, tool), hdr_percentile(duration_hist, 0.5) FROM rollups_1m GROUP BY 1").await;
+    let p50_summary = q("SELECT concat_ws('/', CAST(minute AS VARCHAR), server, tool), p50_ms FROM latency_1m").await;
+    assert_eq!(p50_rollups, p50_summary, "p50 = hdr_percentile(duration_hist, 0.5) of the rollups");
+    for (p, _) in data.partitions(Table::Rollups1m).unwrap() {
+        assert_eq!(data.partition_files(Table::Latency1m, p).unwrap().len(), 1, "one summary file for {}", p.dir_name());
+    }
+    summary.len()
+}
+
+/// `latency_1m` agrees with the raw rows, stays so when late events reach a
+/// summarized hour and when compaction rewrites the rollups, and a pass with
+/// nothing new writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_summary_matches_raw_rows_through_late_events_and_compaction() {
+    let (_dir, data, files, writer, task) = small_flush_writer(3000);
+    // Three closed hours, each with events of several flushes.
+    let start = toolpulse_schemas::timestamp::now_ns() - 4 * 3_600_000_000_000;
+    for h in 0..3 {
+        let (lines, _, _) = common::generated_lines_from(start + h * 3_600_000_000_000, 8_000, 11 + h as u64, 0);
+        for part in lines.chunks(3000) {
+            import(&writer, part).await;
+        }
+    }
+    writer.flush().await.unwrap();
+    let hours = data.partitions(Table::Rollups1m).unwrap().len();
+    assert!(hours >= 3, "{hours} hours");
+    let first = summarize(&files).unwrap();
+    assert_eq!((first.hours_built, first.hours_removed), (hours, 0));
+    let cells = check_latency_summary(&data).await;
+    assert_eq!(first.rows, cells);
+    assert_eq!(summarize(&files).unwrap(), SummaryReport::default(), "nothing changed, nothing rebuilt");
+
+    // Late events for the first hour (another seed: new ids, same minutes).
+    let (late, _, _) = common::generated_lines_from(start, 2_000, 21, 0);
+    import(&writer, &late).await;
+    writer.flush().await.unwrap();
+    let again = summarize(&files).unwrap();
+    assert!(again.hours_built >= 1 && again.hours_built < hours, "only the hours with late events: {again:?}");
+    check_latency_summary(&data).await;
+
+    let policy = CompactionPolicy { settle: Duration::ZERO, closed_hour_grace: Duration::ZERO, ..CompactionPolicy::default() };
+    let combine = |t, b| toolpulse_ingest::rollup::combine(t, b).map_err(|e| e.to_string());
+    assert!(compact_table_with(&files, Table::Rollups1m, &policy, Some(&combine)).unwrap().merges > 0);
+    assert_eq!(summarize(&files).unwrap().hours_built, hours, "compaction renamed every hour's rollup files");
+    check_latency_summary(&data).await;
+    drop(writer);
+    task.await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! Ad-hoc SQL over HTTP and from the CLI against a running server: the same
 //! query gives the same rows both ways (and from the CLI reading the data dir);
-//! writes are refused; answers are capped at the row limit.
+//! writes are refused; answers are capped at the row limit; `latency_1m`
+//! follows the events the server receives.
 
 mod common;
 
@@ -14,15 +15,8 @@ const TOKEN: &str = "sql-token";
 const QUERY: &str = "SELECT server, outcome, count(*) AS calls, round(hdr_percentile(duration_ms, 0.99), 3) AS p99_ms \
                      FROM tool_calls GROUP BY server, outcome ORDER BY server, outcome";
 
-async fn start_with_events(dir: &std::path::Path) -> RunningServer {
-    let mut cfg = Config { data_dir: dir.to_owned(), ..Config::default() };
-    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.server.token = TOKEN.into();
-    cfg.query.max_rows = 5;
-    let s = Server::start(cfg).await.unwrap();
-    let (lines, _, _) = common::generated_lines(5000, 77, 0);
+async fn post_events(s: &RunningServer, n: usize, seed: u64) {
+    let (lines, _, _) = common::generated_lines(n, seed, 0);
     let r = reqwest::Client::new()
         .post(format!("http://{}/v1/events", s.addr))
         .bearer_auth(TOKEN)
@@ -31,6 +25,18 @@ async fn start_with_events(dir: &std::path::Path) -> RunningServer {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn start_with_events(dir: &std::path::Path) -> RunningServer {
+    let mut cfg = Config { data_dir: dir.to_owned(), ..Config::default() };
+    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
+    cfg.server.token = TOKEN.into();
+    cfg.query.max_rows = 5;
+    cfg.compaction.summary_interval = std::time::Duration::from_millis(200);
+    let s = Server::start(cfg).await.unwrap();
+    post_events(&s, 5000, 77).await;
     s
 }
 
@@ -148,5 +154,31 @@ async fn psql_reads_rows_and_cannot_write() {
     assert!(!out.status.success(), "a wrong password is refused");
     let out = psql(&s, "", "SELECT 1");
     assert!(!out.status.success(), "no password is refused");
+    s.shutdown().await.unwrap();
+}
+
+/// The calls `latency_1m` counts, once it agrees with `tool_calls` (polled: the
+/// server updates it every 200 ms here); panics after 20 s.
+async fn latency_1m_calls_once_caught_up(s: &RunningServer) -> u64 {
+    let sql = "SELECT (SELECT count(*) FROM tool_calls) AS raw, (SELECT CAST(sum(calls) AS BIGINT) FROM latency_1m) AS summarized";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let rows: Value = sql_request(s, sql).send().await.unwrap().json().await.unwrap();
+        let (raw, summarized) = (rows[0]["raw"].as_u64().unwrap(), rows[0]["summarized"].as_u64());
+        if summarized == Some(raw) {
+            return raw;
+        }
+        assert!(std::time::Instant::now() < deadline, "latency_1m has {summarized:?} calls, tool_calls {raw}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_keeps_latency_1m_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with_events(dir.path()).await;
+    assert_eq!(latency_1m_calls_once_caught_up(&s).await, 5000);
+    post_events(&s, 1000, 78).await;
+    assert_eq!(latency_1m_calls_once_caught_up(&s).await, 6000, "the hour is rebuilt with the new events");
     s.shutdown().await.unwrap();
 }

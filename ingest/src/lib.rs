@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod import;
 pub mod kafka;
+pub mod latency_summary;
 pub mod metrics;
 pub mod otlp;
 pub mod rollup;

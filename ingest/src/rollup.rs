@@ -22,19 +22,20 @@ use toolpulse_storage::Table;
 const NANOS_PER_MINUTE: i64 = 60_000_000_000;
 const BUCKETS: usize = LATENCY_BUCKETS_SECONDS.len();
 
-/// A minute and dimension values, borrowed from the batches being rolled up.
+/// A minute and dimension values, borrowed from the batches being rolled up
+/// (unused trailing dimensions are `None`).
 #[derive(PartialEq, Eq, Hash)]
-struct Key<'a> {
-    minute: i64,
-    dims: [Option<&'a str>; 4],
+pub(crate) struct Key<'a> {
+    pub minute: i64,
+    pub dims: [Option<&'a str>; 4],
 }
 
-struct Agg {
-    calls: u64,
-    sum: f64,
-    max: f64,
+pub(crate) struct Agg {
+    pub calls: u64,
+    pub sum: f64,
+    pub max: f64,
     /// Histogram and cumulative buckets (calls at or under each bound), when kept.
-    latency: Option<(HistogramBuilder, [u64; BUCKETS])>,
+    pub latency: Option<(HistogramBuilder, [u64; BUCKETS])>,
 }
 
 impl Agg {
@@ -100,9 +101,17 @@ pub fn combine(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatc
         Table::RollupsAgents1m => (AGENT_DIMENSIONS, false, rollups_agents_1m_schema()),
         _ => return Ok(batches),
     };
+    let groups = fold(&batches, &dimensions, latency)?;
+    Ok(finish(groups, dimensions, latency, schema)?.into_iter().collect())
+}
+
+/// Folds rollup rows into one group per minute and values of `dimensions` (a
+/// prefix of, or all of, the table's own), reading histograms and buckets when
+/// `latency`.
+pub(crate) fn fold<'a>(batches: &'a [RecordBatch], dimensions: &[&str], latency: bool) -> Result<Groups<'a>, ArrowError> {
     let mut groups: Groups = foldhash::HashMap::default();
     let (mut bins, mut scratch) = (Vec::new(), Vec::new());
-    for b in &batches {
+    for b in batches {
         let col = |name: &str| b.column_by_name(name).ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")));
         let u64s = |name: &str| typed(name, col(name)?.as_primitive_opt::<UInt64Type>());
         let f64s = |name: &str| typed(name, col(name)?.as_primitive_opt::<Float64Type>());
@@ -116,7 +125,8 @@ pub fn combine(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatc
             (None, Vec::new())
         };
         for i in 0..b.num_rows() {
-            let key = Key { minute: minute.value(i), dims: std::array::from_fn(|d| dims[d].is_valid(i).then(|| dims[d].value(i))) };
+            let dim = |d: usize| dims.get(d).and_then(|a| a.is_valid(i).then(|| a.value(i)));
+            let key = Key { minute: minute.value(i), dims: std::array::from_fn(dim) };
             let agg = groups.entry(key).or_insert_with(|| Agg::new(latency));
             agg.calls += calls.value(i);
             agg.sum += sum.value(i);
@@ -130,10 +140,10 @@ pub fn combine(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatc
             }
         }
     }
-    Ok(finish(groups, dimensions, latency, schema)?.into_iter().collect())
+    Ok(groups)
 }
 
-type Groups<'a> = foldhash::HashMap<Key<'a>, Agg>;
+pub(crate) type Groups<'a> = foldhash::HashMap<Key<'a>, Agg>;
 
 /// A column as the type the rollup schema gives it, or an error naming it.
 fn typed<'a, T>(name: &str, column: Option<&'a T>) -> Result<&'a T, ArrowError> {

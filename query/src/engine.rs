@@ -14,7 +14,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use toolpulse_schemas::arrow_schema::tool_calls_schema;
 use toolpulse_schemas::dead_letter::dead_letters_schema;
-use toolpulse_schemas::rollup_schema::{rollups_1m_schema, rollups_agents_1m_schema};
+use toolpulse_schemas::rollup_schema::{latency_1m_schema, rollups_1m_schema, rollups_agents_1m_schema};
 use toolpulse_storage::{DataDir, Table};
 
 use crate::vanished;
@@ -82,6 +82,7 @@ impl QueryEngine {
         ctx.register_table("dead_letters", Arc::new(StoreTable::new(dir.clone(), Table::DeadLetters, dead_letters_schema())))?;
         ctx.register_table("rollups_1m", Arc::new(StoreTable::new(dir.clone(), Table::Rollups1m, rollups_1m_schema())))?;
         ctx.register_table("rollups_agents_1m", Arc::new(StoreTable::new(dir.clone(), Table::RollupsAgents1m, rollups_agents_1m_schema())))?;
+        ctx.register_table("latency_1m", Arc::new(StoreTable::new(dir.clone(), Table::Latency1m, latency_1m_schema())))?;
         ctx.register_table("spans", Arc::new(StoreTable::new(dir.clone(), Table::Spans, toolpulse_schemas::span_schema::spans_schema())))?;
         ctx.register_table(
             "slo_status",

@@ -6,6 +6,11 @@
 //! - `rollups_agents_1m` by (`server`, `agent_id`, `tenant`, `outcome`): the call
 //!   count, duration sum and maximum (who calls, and who is refused).
 //!
+//! - `latency_1m` by (`server`, `tool`): the call count, duration sum and
+//!   maximum, the merged HDR histogram, and its p50, p90, p95, p99 and p999
+//!   (`p99_ms`, …), derived from `rollups_1m` an hour at a time: the grain of
+//!   "latency by tool per minute" dashboards, read without merging histograms.
+//!
 //! Agents are kept apart because agents × tools multiply: with them in one key a
 //! rollup would barely be smaller than the raw table. Several rows may exist
 //! for the same minute and dimensions (one per flush): readers sum `calls`,
@@ -83,10 +88,26 @@ static AGENT_ROLLUPS: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
+/// The quantile columns of `latency_1m` and the quantile each holds, as
+/// `hdr_percentile(duration_ms, q)` reads it from the histogram.
+pub const LATENCY_QUANTILES: [(&str, f64); 5] = [("p50_ms", 0.5), ("p90_ms", 0.9), ("p95_ms", 0.95), ("p99_ms", 0.99), ("p999_ms", 0.999)];
+
+static LATENCY: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![minute(), Field::new("server", DataType::Utf8, false), Field::new("tool", DataType::Utf8, false)];
+    fields.extend(totals());
+    fields.push(Field::new("duration_hist", DataType::Binary, false));
+    fields.extend(LATENCY_QUANTILES.iter().map(|(c, _)| Field::new(*c, DataType::Float64, false)));
+    Arc::new(Schema::new(fields))
+});
+
 pub fn rollups_1m_schema() -> SchemaRef {
     ROLLUPS.clone()
 }
 
 pub fn rollups_agents_1m_schema() -> SchemaRef {
     AGENT_ROLLUPS.clone()
+}
+
+pub fn latency_1m_schema() -> SchemaRef {
+    LATENCY.clone()
 }

@@ -152,6 +152,10 @@ pub struct CompactionConfig {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
+    /// How often `latency_1m` catches up with `rollups_1m` (whether or not
+    /// compaction is enabled).
+    #[serde(with = "humantime_serde")]
+    pub summary_interval: Duration,
 }
 
 impl Default for Config {
@@ -209,7 +213,7 @@ impl Default for KafkaSection {
 
 impl Default for CompactionConfig {
     fn default() -> Self {
-        Self { enabled: true, interval: Duration::from_secs(60) }
+        Self { enabled: true, interval: Duration::from_secs(60), summary_interval: Duration::from_secs(10) }
     }
 }
 

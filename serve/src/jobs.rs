@@ -1,47 +1,72 @@
 //! Background jobs of the server: periodic compaction of the store's tables
-//! (rollup rows combined per minute and key as their files merge).
+//! (rollup rows combined per minute and key as their files merge), and keeping
+//! `latency_1m` up to date with `rollups_1m`. Both run in one task, one after
+//! the other, so a summary never reads files a merge is removing.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::{Interval, MissedTickBehavior};
+use toolpulse_ingest::latency_summary::summarize;
 use toolpulse_storage::compact::{CompactionPolicy, compact_table_with};
 use toolpulse_storage::{FileWriter, Table};
 
-/// Tables the compaction job keeps tidy (every table: frequent flushes make small files).
+use crate::config::CompactionConfig;
+
+/// Tables the compaction job keeps tidy (every table that flushes write:
+/// frequent flushes make small files; `latency_1m` keeps one file per hour itself).
 const COMPACTED: [Table; 6] = [Table::ToolCalls, Table::DeadLetters, Table::Rollups1m, Table::RollupsAgents1m, Table::Spans, Table::SloStatus];
 
-/// Runs one compaction pass over every table every `interval` until `stop` turns true.
-pub fn spawn_compaction(files: Arc<FileWriter>, interval: Duration, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Runs a summary pass every `cfg.summary_interval`, and (when enabled) a
+/// compaction pass over every table every `cfg.interval`, until `stop` turns true.
+pub fn spawn_maintenance(files: Arc<FileWriter>, cfg: CompactionConfig, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
+        let mut compaction_tick = ticker(cfg.interval);
+        let mut summary_tick = ticker(cfg.summary_interval);
+        compaction_tick.tick().await;
         loop {
-            tokio::select! {
-                _ = tick.tick() => {}
+            let compact = tokio::select! {
+                _ = compaction_tick.tick(), if cfg.enabled => true,
+                _ = summary_tick.tick() => false,
                 _ = stop.changed() => return,
-            }
+            };
             let files = files.clone();
             let pass = tokio::task::spawn_blocking(move || {
-                let policy = CompactionPolicy::default();
-                // Rollup rows of one minute and key, written by many flushes, become one.
-                let combine = |t, batches| toolpulse_ingest::rollup::combine(t, batches).map_err(|e| e.to_string());
-                COMPACTED.map(|t| (t, compact_table_with(&files, t, &policy, Some(&combine))))
+                let compacted = compact.then(|| compact_all(&files));
+                (compacted, summarize(&files))
             });
             match pass.await {
-                Ok(results) => {
-                    for (table, r) in results {
+                Ok((compacted, summary)) => {
+                    for (table, r) in compacted.into_iter().flatten() {
                         match r {
                             Ok(rep) if rep.merges > 0 => tracing::info!(table = table.name(), ?rep, "compacted"),
                             Ok(_) => {}
                             Err(e) => tracing::warn!(table = table.name(), error = %e, "compaction failed; will retry"),
                         }
                     }
+                    match summary {
+                        Ok(rep) if rep.hours_built + rep.hours_removed > 0 => tracing::debug!(?rep, "latency_1m updated"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "latency_1m update failed; will retry"),
+                    }
                 }
-                Err(e) => tracing::error!(error = %e, "compaction task panicked"),
+                Err(e) => tracing::error!(error = %e, "maintenance task panicked"),
             }
         }
     })
+}
+
+fn ticker(period: std::time::Duration) -> Interval {
+    let mut tick = tokio::time::interval(period.max(std::time::Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tick
+}
+
+/// One compaction pass over every table.
+fn compact_all(files: &FileWriter) -> [(Table, Result<toolpulse_storage::compact::CompactionReport, toolpulse_storage::StoreError>); 6] {
+    let policy = CompactionPolicy::default();
+    // Rollup rows of one minute and key, written by many flushes, become one.
+    let combine = |t, batches| toolpulse_ingest::rollup::combine(t, batches).map_err(|e| e.to_string());
+    COMPACTED.map(|t| (t, compact_table_with(files, t, &policy, Some(&combine))))
 }

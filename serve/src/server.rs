@@ -33,7 +33,7 @@ use toolpulse_storage::{DataDir, FileWriter};
 
 use crate::auth::{Token, TokenSource, require_token, resolve_token};
 use crate::config::Config;
-use crate::jobs::spawn_compaction;
+use crate::jobs::spawn_maintenance;
 
 /// Starts servers from a [`Config`].
 pub struct Server;
@@ -49,7 +49,7 @@ pub struct RunningServer {
     kafka: Arc<Mutex<Option<KafkaSource>>>,
     writer: WriterHandle,
     writer_task: JoinHandle<()>,
-    compaction: Option<JoinHandle<()>>,
+    maintenance: JoinHandle<()>,
     slo_tasks: Vec<JoinHandle<()>>,
     /// The SLO engine (with no specs when none are configured).
     pub slo: SloEngine,
@@ -110,7 +110,7 @@ impl Server {
         let kafka = Arc::new(Mutex::new(kafka));
 
         let (stop, stop_rx) = watch::channel(false);
-        let compaction = cfg.compaction.enabled.then(|| spawn_compaction(files, cfg.compaction.interval, stop_rx.clone()));
+        let maintenance = spawn_maintenance(files, cfg.compaction.clone(), stop_rx.clone());
 
         let http_cfg = HttpIngestConfig {
             max_body_bytes: cfg.ingest.max_body_mb << 20,
@@ -178,7 +178,7 @@ impl Server {
                 .await
         });
         tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "toolpulse listening");
-        Ok(RunningServer { addr, token, token_source, stop, http, kafka, writer, writer_task, compaction, slo_tasks, slo, pg_addr, pg_task, otlp_grpc_addr, otlp_task })
+        Ok(RunningServer { addr, token, token_source, stop, http, kafka, writer, writer_task, maintenance, slo_tasks, slo, pg_addr, pg_task, otlp_grpc_addr, otlp_task })
     }
 }
 
@@ -259,9 +259,7 @@ impl RunningServer {
         if let Some(k) = kafka {
             tokio::task::spawn_blocking(move || k.stop()).await?.context("stopping the Kafka source")?;
         }
-        if let Some(c) = self.compaction {
-            let _ = c.await;
-        }
+        let _ = self.maintenance.await;
         for t in self.slo_tasks {
             let _ = t.await;
         }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use toolpulse_ingest::import::import_ndjson;
+use toolpulse_ingest::latency_summary::summarize;
 use toolpulse_ingest::{IngestMetrics, IngestWriter};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_serve::{Config, ConfigOverrides};
@@ -26,7 +27,7 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
     dir.create()?;
     let files = Arc::new(FileWriter::new(dir, WriteOptions { zstd_level: cfg.ingest.zstd_level, ..WriteOptions::default() }));
     let wcfg = toolpulse_serve::server::writer_config(&cfg);
-    let (writer, task) = IngestWriter::spawn(files, wcfg, IngestMetrics::default());
+    let (writer, task) = IngestWriter::spawn(files.clone(), wcfg, IngestMetrics::default());
     let limits = DecodeLimits { max_future_skew_secs: cfg.ingest.max_future_skew_secs, ..DecodeLimits::default() };
     let started = Instant::now();
     let name = a.file.display().to_string();
@@ -47,5 +48,7 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
         secs,
         report.lines as f64 / secs
     );
+    let summary = tokio::task::spawn_blocking(move || summarize(&files)).await?.context("updating latency_1m")?;
+    eprintln!("latency_1m: {} hours summarized ({} rows)", summary.hours_built, summary.rows);
     Ok(())
 }

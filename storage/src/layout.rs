@@ -20,6 +20,8 @@ pub enum Table {
     Rollups1m,
     /// Per-minute rollups of `tool_calls` by agent.
     RollupsAgents1m,
+    /// Per-minute latency by tool, derived from `Rollups1m` an hour at a time.
+    Latency1m,
     /// OTLP spans.
     Spans,
     /// SLO evaluation results, one row per SLO, window and evaluation.
@@ -27,7 +29,8 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [Table::ToolCalls, Table::DeadLetters, Table::Rollups1m, Table::RollupsAgents1m, Table::Spans, Table::SloStatus];
+    pub const ALL: [Table; 7] =
+        [Table::ToolCalls, Table::DeadLetters, Table::Rollups1m, Table::RollupsAgents1m, Table::Latency1m, Table::Spans, Table::SloStatus];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -35,6 +38,7 @@ impl Table {
             Table::DeadLetters => "dead_letters",
             Table::Rollups1m => "rollups_1m",
             Table::RollupsAgents1m => "rollups_agents_1m",
+            Table::Latency1m => "latency_1m",
             Table::Spans => "spans",
             Table::SloStatus => "slo_status",
         }
@@ -45,7 +49,7 @@ impl Table {
         match self {
             Table::ToolCalls => "timestamp",
             Table::DeadLetters => "received_at",
-            Table::Rollups1m | Table::RollupsAgents1m => "minute",
+            Table::Rollups1m | Table::RollupsAgents1m | Table::Latency1m => "minute",
             Table::Spans => "start_time",
             Table::SloStatus => "evaluated_at",
         }
@@ -56,7 +60,7 @@ impl Table {
         match self {
             Table::ToolCalls => &["server", "tool", "timestamp"],
             Table::DeadLetters => &["received_at"],
-            Table::Rollups1m => &["server", "tool", "minute"],
+            Table::Rollups1m | Table::Latency1m => &["server", "tool", "minute"],
             Table::RollupsAgents1m => &["server", "agent_id", "minute"],
             Table::Spans => &["service_name", "start_time"],
             Table::SloStatus => &["slo", "window", "evaluated_at"],
@@ -145,6 +149,13 @@ impl DataDir {
             let _ = fs::remove_file(entry.path());
         }
         Ok(())
+    }
+
+    /// The Parquet files of one hour partition of a table, by name.
+    pub fn partition_files(&self, table: Table, p: HourPartition) -> Result<Vec<PathBuf>, StoreError> {
+        let mut files = read_dir_sorted(&self.partition_dir(table, p))?;
+        files.retain(|f| f.extension().is_some_and(|e| e == "parquet"));
+        Ok(files)
     }
 
     /// Every Parquet file of a table, with its modification time.

@@ -107,7 +107,7 @@ fn column_codings(table: Table) -> &'static [(&'static str, Coding)] {
             ("parent_span_id", Plain(Encoding::PLAIN)),
         ],
         Table::DeadLetters => &[("received_at", Plain(Encoding::DELTA_BINARY_PACKED))],
-        Table::Rollups1m | Table::RollupsAgents1m => &[("minute", Plain(Encoding::DELTA_BINARY_PACKED))],
+        Table::Rollups1m | Table::RollupsAgents1m | Table::Latency1m => &[("minute", Plain(Encoding::DELTA_BINARY_PACKED))],
         Table::SloStatus => &[("evaluated_at", Plain(Encoding::DELTA_BINARY_PACKED))],
     }
 }

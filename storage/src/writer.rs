@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use crate::encode::write_row_groups;
 use crate::error::StoreError;
@@ -110,6 +111,14 @@ impl FileWriter {
         sync_dir(&final_dir)?;
         Ok(WrittenFile { table, partition, path: final_path, rows: batch.num_rows(), bytes })
     }
+}
+
+/// The value of footer metadata `key` in the Parquet file at `path`.
+pub fn footer_value(path: &Path, key: &str) -> Result<Option<String>, StoreError> {
+    let file = File::open(path).map_err(StoreError::io("open", path))?;
+    let reader = SerializedFileReader::new(file).map_err(StoreError::parquet(path))?;
+    let kv = reader.metadata().file_metadata().key_value_metadata();
+    Ok(kv.and_then(|kv| kv.iter().find(|e| e.key == key)).and_then(|e| e.value.clone()))
 }
 
 /// The table's sort columns as Parquet sorting metadata (leaf column indices).
