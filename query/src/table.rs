@@ -1,6 +1,8 @@
 //! A store table as a DataFusion table: each scan opens only the hour
 //! partitions that overlap the time range its filters allow, then lets the
 //! Parquet reader prune row groups and pages with the same filters.
+//! Of a table replaced whole per hour (`latency_1m`) only the newest file of
+//! each hour is read.
 
 use std::sync::Arc;
 
@@ -32,15 +34,21 @@ impl StoreTable {
         Self { dir, table, schema }
     }
 
-    /// The partition directories a scan with these filters must read.
+    /// The partition directories a scan with these filters must read (for a
+    /// table replaced per hour, the newest file of each).
     pub fn partitions_for(&self, filters: &[Expr]) -> Result<Vec<ListingTableUrl>> {
+        let store_err = |e| DataFusionError::External(Box::new(e));
         let range = TimeRange::from_filters(filters, self.table.time_column());
-        let parts = self.dir.partitions(self.table).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        parts
-            .into_iter()
-            .filter(|(p, _)| range.overlaps(p.start_ns(), p.start_ns() + NANOS_PER_HOUR))
-            .map(|(_, path)| ListingTableUrl::parse(format!("{}/", path.display())))
-            .collect()
+        let parts = self.dir.partitions(self.table).map_err(store_err)?;
+        let mut urls = Vec::with_capacity(parts.len());
+        for (p, path) in parts.into_iter().filter(|(p, _)| range.overlaps(p.start_ns(), p.start_ns() + NANOS_PER_HOUR)) {
+            if !self.table.replaced_per_hour() {
+                urls.push(ListingTableUrl::parse(format!("{}/", path.display()))?);
+            } else if let Some(newest) = self.dir.partition_files(self.table, p).map_err(store_err)?.pop() {
+                urls.push(ListingTableUrl::parse(newest.display().to_string())?);
+            }
+        }
+        Ok(urls)
     }
 }
 

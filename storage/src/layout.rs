@@ -55,6 +55,13 @@ impl Table {
         }
     }
 
+    /// Whether each hour of the table is one file, replaced whole by a newer
+    /// one (written before the old one is removed): readers then read only the
+    /// newest file of each hour, so a replacement is never seen twice.
+    pub fn replaced_per_hour(self) -> bool {
+        self == Table::Latency1m
+    }
+
     /// The columns rows are sorted by within a file (after the partition).
     pub fn sort_columns(self) -> &'static [&'static str] {
         match self {
@@ -151,7 +158,8 @@ impl DataDir {
         Ok(())
     }
 
-    /// The Parquet files of one hour partition of a table, by name.
+    /// The Parquet files of one hour partition of a table, by name: oldest
+    /// first, as the writer's names start with the time they were written.
     pub fn partition_files(&self, table: Table, p: HourPartition) -> Result<Vec<PathBuf>, StoreError> {
         let mut files = read_dir_sorted(&self.partition_dir(table, p))?;
         files.retain(|f| f.extension().is_some_and(|e| e == "parquet"));
