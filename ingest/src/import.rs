@@ -31,10 +31,16 @@ pub async fn import_ndjson<R: Read + Send + 'static>(
 ) -> Result<ImportReport, IngestError> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+    // Decoded chunks come back to be read into again: a fresh 32 MiB buffer
+    // per chunk would have the kernel zero every page of it first.
+    let (recycle, recycled) = std::sync::mpsc::channel::<Vec<u8>>();
     let reader = std::thread::spawn(move || {
         let mut carry = Vec::new();
         loop {
-            match read_chunk(&mut input, carry) {
+            let mut buf = recycled.try_recv().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(&carry);
+            match read_chunk(&mut input, buf) {
                 Ok((chunk, rest, eof)) => {
                     if tx.blocking_send(Ok(chunk)).is_err() || eof {
                         return;
@@ -57,13 +63,14 @@ pub async fn import_ndjson<R: Read + Send + 'static>(
         }
         let ctx = DecodeContext { limits: limits.clone(), now_ns: now_ns(), request_id: format!("import:{name}") };
         let line0 = report.lines;
-        let decoded = tokio::task::spawn_blocking(move || {
+        let (decoded, chunk) = tokio::task::spawn_blocking(move || {
             let mut d = decode_ndjson_parallel(&chunk, &ctx, threads);
             d.shift_lines(line0);
-            d
+            (d, chunk)
         })
         .await
         .map_err(|e| IngestError::Config(format!("decoder task: {e}")))?;
+        let _ = recycle.send(chunk);
         report.lines += decoded.lines;
         report.accepted += decoded.accepted as u64;
         report.rejected += decoded.dead.len() as u64;
@@ -79,7 +86,8 @@ pub async fn import_ndjson<R: Read + Send + 'static>(
     Ok(report)
 }
 
-/// Reads up to a chunk, ending at a newline; the partial last line is carried over.
+/// Reads up to a chunk after what `buf` holds, ending at a newline; the partial
+/// last line is carried over.
 fn read_chunk<R: Read>(input: &mut R, mut buf: Vec<u8>) -> std::io::Result<(Vec<u8>, Vec<u8>, bool)> {
     loop {
         let target = if buf.len() >= CHUNK_BYTES { buf.len() * 2 } else { CHUNK_BYTES };
