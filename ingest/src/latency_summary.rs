@@ -7,7 +7,9 @@
 //! Derived from `rollups_1m` an hour at a time. An hour's summary is one file,
 //! whose footer names (by fingerprint) the rollup files it was built from; a
 //! pass rebuilds the hours whose rollup files changed since (new flushes, late
-//! events, compaction) and removes the summaries of hours left without rollups.
+//! events, compaction), writing a new file that readers prefer to the old one
+//! (the newest of an hour is read), removes superseded files after a grace
+//! period, and removes the summaries of hours left without rollups.
 //! Its quantiles are exactly what `hdr_percentile(duration_hist, q)` over the
 //! same rollup rows gives.
 
@@ -15,6 +17,7 @@ use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use arrow::array::{ArrayRef, BinaryBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt64Builder};
 use arrow::error::ArrowError;
@@ -23,12 +26,16 @@ use toolpulse_schemas::rollup_schema::{LATENCY_QUANTILES, latency_1m_schema};
 use toolpulse_storage::layout::HourPartition;
 use toolpulse_storage::sort::sort_for_write;
 use toolpulse_storage::stored_form::read_file;
-use toolpulse_storage::{FileWriter, StoreError, Table, footer_value};
+use toolpulse_storage::{FileWriter, StoreError, Table, WrittenFile, footer_value};
 
 use crate::rollup::{Groups, fold};
 
 /// Footer key of a summary file: the fingerprint of the rollup files it summarizes.
 pub const META_SUMMARY_OF: &str = "toolpulse.summary_of";
+
+/// How long a superseded summary file stays for queries that listed it (far
+/// longer than any query takes from listing files to opening them).
+pub const SUPERSEDED_GRACE: Duration = Duration::from_secs(60);
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -37,19 +44,24 @@ pub struct SummaryReport {
     pub hours_built: usize,
     /// Hours whose summary was removed because they no longer have rollups.
     pub hours_removed: usize,
+    /// Superseded summary files removed.
+    pub superseded_removed: usize,
     /// Rows written.
     pub rows: usize,
 }
 
-/// Brings `latency_1m` up to date with `rollups_1m`.
-pub fn summarize(files: &FileWriter) -> Result<SummaryReport, StoreError> {
+/// Brings `latency_1m` up to date with `rollups_1m`. A summary file superseded
+/// by a newer one is removed once the newer one is `grace` old: readers read
+/// only the newest file of an hour, and a query that listed the older one just
+/// before still finds it.
+pub fn summarize(files: &FileWriter, grace: Duration) -> Result<SummaryReport, StoreError> {
     let dir = files.data_dir();
     let hours: BTreeSet<HourPartition> =
         [Table::Rollups1m, Table::Latency1m].into_iter().map(|t| dir.partitions(t)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().map(|(p, _)| p).collect();
     let mut report = SummaryReport::default();
     for hour in hours {
         let sources = dir.partition_files(Table::Rollups1m, hour)?;
-        let summaries = dir.partition_files(Table::Latency1m, hour)?;
+        let mut summaries = dir.partition_files(Table::Latency1m, hour)?;
         if sources.is_empty() {
             if !summaries.is_empty() {
                 remove(&summaries)?;
@@ -58,33 +70,42 @@ pub fn summarize(files: &FileWriter) -> Result<SummaryReport, StoreError> {
             continue;
         }
         let fingerprint = fingerprint(&sources);
-        if let [only] = summaries.as_slice()
-            && footer_value(only, META_SUMMARY_OF).ok().flatten().as_deref() == Some(fingerprint.as_str())
-        {
-            continue;
+        let current = summaries.last().is_some_and(|newest| footer_value(newest, META_SUMMARY_OF).ok().flatten().as_deref() == Some(fingerprint.as_str()));
+        if !current {
+            match summarize_hour(files, hour, &sources, &fingerprint) {
+                Ok(written) => {
+                    report.rows += written.rows;
+                    report.hours_built += 1;
+                    summaries.push(written.path);
+                }
+                // Compaction merged some of the listed files away: the next pass sees its result.
+                Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
-        match summarize_hour(files, hour, &sources, &fingerprint) {
-            Ok(rows) => report.rows += rows,
-            // Compaction merged some of the listed files away: the next pass sees its result.
-            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        }
-        remove(&summaries)?;
-        report.hours_built += 1;
+        let superseded = superseded_before(&summaries, SystemTime::now().checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH));
+        remove(&summaries[..superseded])?;
+        report.superseded_removed += superseded;
     }
     Ok(report)
 }
 
-/// Writes the summary of one hour's rollup files; returns its row count.
-fn summarize_hour(files: &FileWriter, hour: HourPartition, sources: &[PathBuf], fingerprint: &str) -> Result<usize, StoreError> {
+/// How many of `summaries` (oldest first) were superseded by a file written
+/// before `cutoff`: each file is compared with the one after it.
+fn superseded_before(summaries: &[PathBuf], cutoff: SystemTime) -> usize {
+    let written = |f: &PathBuf| std::fs::metadata(f).and_then(|m| m.modified()).unwrap_or(SystemTime::now());
+    summaries.windows(2).take_while(|pair| written(&pair[1]) <= cutoff).count()
+}
+
+/// Writes the summary of one hour's rollup files.
+fn summarize_hour(files: &FileWriter, hour: HourPartition, sources: &[PathBuf], fingerprint: &str) -> Result<WrittenFile, StoreError> {
     let mut batches = Vec::new();
     for path in sources {
         batches.extend(read_file(Table::Rollups1m, path)?);
     }
     let rows = summary_rows(&batches)?;
     let (sorted, _) = sort_for_write(Table::Latency1m, std::slice::from_ref(&rows))?;
-    files.write_file(Table::Latency1m, hour, &sorted, &[(META_SUMMARY_OF.to_owned(), fingerprint.to_owned())])?;
-    Ok(rows.num_rows())
+    files.write_file(Table::Latency1m, hour, &sorted, &[(META_SUMMARY_OF.to_owned(), fingerprint.to_owned())])
 }
 
 /// The `latency_1m` rows of some `rollups_1m` rows.
@@ -137,6 +158,9 @@ fn fingerprint(files: &[PathBuf]) -> String {
 }
 
 fn remove(files: &[PathBuf]) -> Result<(), StoreError> {
+    if files.is_empty() {
+        return Ok(());
+    }
     for f in files {
         match std::fs::remove_file(f) {
             Ok(()) => {}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Interval, MissedTickBehavior};
-use toolpulse_ingest::latency_summary::summarize;
+use toolpulse_ingest::latency_summary::{SUPERSEDED_GRACE, SummaryReport, summarize};
 use toolpulse_storage::compact::{CompactionPolicy, compact_table_with};
 use toolpulse_storage::{FileWriter, Table};
 
@@ -34,7 +34,7 @@ pub fn spawn_maintenance(files: Arc<FileWriter>, cfg: CompactionConfig, mut stop
             let files = files.clone();
             let pass = tokio::task::spawn_blocking(move || {
                 let compacted = compact.then(|| compact_all(&files));
-                (compacted, summarize(&files))
+                (compacted, summarize(&files, SUPERSEDED_GRACE))
             });
             match pass.await {
                 Ok((compacted, summary)) => {
@@ -46,7 +46,7 @@ pub fn spawn_maintenance(files: Arc<FileWriter>, cfg: CompactionConfig, mut stop
                         }
                     }
                     match summary {
-                        Ok(rep) if rep.hours_built + rep.hours_removed > 0 => tracing::debug!(?rep, "latency_1m updated"),
+                        Ok(rep) if rep != SummaryReport::default() => tracing::debug!(?rep, "latency_1m updated"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "latency_1m update failed; will retry"),
                     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use toolpulse_ingest::import::import_ndjson;
-use toolpulse_ingest::latency_summary::summarize;
+use toolpulse_ingest::latency_summary::{SUPERSEDED_GRACE, summarize};
 use toolpulse_ingest::{IngestMetrics, IngestWriter};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_serve::{Config, ConfigOverrides};
@@ -48,7 +48,7 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
         secs,
         report.lines as f64 / secs
     );
-    let summary = tokio::task::spawn_blocking(move || summarize(&files)).await?.context("updating latency_1m")?;
+    let summary = tokio::task::spawn_blocking(move || summarize(&files, SUPERSEDED_GRACE)).await?.context("updating latency_1m")?;
     eprintln!("latency_1m: {} hours summarized ({} rows)", summary.hours_built, summary.rows);
     Ok(())
 }
