@@ -4,7 +4,7 @@
 //! the `hdr_quantile(hdr_merge(…))` round trip). Each group's histogram
 //! is a [`HistogramBuilder`] (sparse), so a query grouping by minute × tool
 //! holds a few bins per group rather than a dense 128 KB array; the partial
-//! state between aggregation phases is the packed form (`encode_packed_into`).
+//! state between aggregation phases is the V2 serialization.
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
-use toolpulse_schemas::hdr::{HistogramBuilder, SparseHistogram, decode_bins, encode_into, encode_packed_into};
+use toolpulse_schemas::hdr::{HistogramBuilder, decode_bins, encode_into};
 
 /// Which of the three aggregate functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -172,19 +172,16 @@ impl HdrGroups {
         taken
     }
 
-    /// The groups' histograms: V2 (what users get back, empty ones as null),
-    /// or packed (partial states).
-    fn histograms(&self, groups: Vec<HistogramBuilder>, as_state: bool) -> ArrayRef {
-        let encode: fn(&SparseHistogram, &mut Vec<u8>) = if as_state { encode_packed_into } else { encode_into };
+    fn histograms(&self, groups: Vec<HistogramBuilder>, empty_as_null: bool) -> ArrayRef {
         let mut out = BinaryBuilder::with_capacity(groups.len(), groups.len() * 64);
         let mut buf = Vec::new();
         for mut g in groups {
             let h = g.finish();
-            if !as_state && h.is_empty() {
+            if empty_as_null && h.is_empty() {
                 out.append_null();
             } else {
                 buf.clear();
-                encode(&h, &mut buf);
+                encode_into(&h, &mut buf);
                 out.append_value(&buf);
             }
         }
@@ -217,13 +214,13 @@ impl GroupsAccumulator for HdrGroups {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let groups = self.emit(emit_to);
-        Ok(if self.kind.returns_quantile() { self.quantiles(groups) } else { self.histograms(groups, !STATE) })
+        Ok(if self.kind.returns_quantile() { self.quantiles(groups) } else { self.histograms(groups, true) })
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = self.emit(emit_to);
         let n = groups.len();
-        Ok(vec![self.histograms(groups, STATE), Arc::new(Float64Array::from(vec![self.q; n]))])
+        Ok(vec![self.histograms(groups, false), Arc::new(Float64Array::from(vec![self.q; n]))])
     }
 
     /// Each row as a partial state of its own (when DataFusion skips partial
@@ -239,7 +236,7 @@ impl GroupsAccumulator for HdrGroups {
                     let mut one = HistogramBuilder::new();
                     one.record_ms(durations.value(i));
                     buf.clear();
-                    encode_packed_into(&one.finish(), &mut buf);
+                    encode_into(&one.finish(), &mut buf);
                     hists.append_value(&buf);
                 } else {
                     hists.append_null();
@@ -263,9 +260,6 @@ impl GroupsAccumulator for HdrGroups {
     }
 }
 
-/// [`HdrGroups::histograms`] for partial states.
-const STATE: bool = true;
-
 /// Whether row `i` passes the aggregate's FILTER clause, if any.
 fn selected(filter: Option<&BooleanArray>, i: usize) -> bool {
     filter.is_none_or(|f| f.is_valid(i) && f.value(i))
@@ -280,7 +274,7 @@ struct HdrAccumulator {
 impl HdrAccumulator {
     fn one(&self) -> ArrayRef {
         let groups = vec![self.groups.groups.first().cloned().unwrap_or_default()];
-        if self.groups.kind.returns_quantile() { self.groups.quantiles(groups) } else { self.groups.histograms(groups, !STATE) }
+        if self.groups.kind.returns_quantile() { self.groups.quantiles(groups) } else { self.groups.histograms(groups, true) }
     }
 }
 
@@ -296,7 +290,7 @@ impl Accumulator for HdrAccumulator {
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let mut builder = self.groups.groups.first().cloned().unwrap_or_default();
         let mut bytes = Vec::new();
-        encode_packed_into(&builder.finish(), &mut bytes);
+        encode_into(&builder.finish(), &mut bytes);
         Ok(vec![ScalarValue::Binary(Some(bytes)), ScalarValue::Float64(self.groups.q)])
     }
 

@@ -3,16 +3,13 @@
 //! microseconds with 3 significant digits (a quantile is within 0.1% of the
 //! exact value), kept sparse ([`SparseHistogram`]), and serialized in
 //! HdrHistogram's V2 format, not deflated: Parquet's zstd compresses the
-//! column, and reading need not inflate every histogram. Both V2 forms read, and
-//! the packed form that aggregates pass between their phases.
+//! column, and reading need not inflate every histogram. Both V2 forms read.
 
 mod layout;
-mod packed;
 mod sparse;
 mod v2;
 
 pub use layout::SIGNIFICANT_FIGURES;
-pub use packed::encode_packed_into;
 pub use sparse::{HistogramBuilder, SparseHistogram};
 pub use v2::{HistogramDecodeError, decode, decode_bins, encode, encode_into};
 

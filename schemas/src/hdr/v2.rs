@@ -70,7 +70,6 @@ pub fn decode_bins(bytes: &[u8], bins: &mut Vec<(u32, u64)>) -> Result<(), Histo
     match cookie {
         Some(COOKIE) => {}
         Some(COMPRESSED_COOKIE) => return decode_other(bytes, bins),
-        Some(super::packed::TAG) => return super::packed::decode_packed(bytes, bins),
         Some(other) => return Err(bad(format!("unknown cookie {other:#010x}"))),
         None => return Err(bad(format!("{} bytes, too short for a cookie", bytes.len()))),
     }
