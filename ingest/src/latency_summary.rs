@@ -56,8 +56,10 @@ pub struct SummaryReport {
 /// before still finds it.
 pub fn summarize(files: &FileWriter, grace: Duration) -> Result<SummaryReport, StoreError> {
     let dir = files.data_dir();
-    let hours: BTreeSet<HourPartition> =
-        [Table::Rollups1m, Table::Latency1m].into_iter().map(|t| dir.partitions(t)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().map(|(p, _)| p).collect();
+    let mut hours = BTreeSet::new();
+    for table in [Table::Rollups1m, Table::Latency1m] {
+        hours.extend(dir.partitions(table)?.into_iter().map(|(p, _)| p));
+    }
     let mut report = SummaryReport::default();
     for hour in hours {
         let sources = dir.partition_files(Table::Rollups1m, hour)?;
@@ -70,7 +72,8 @@ pub fn summarize(files: &FileWriter, grace: Duration) -> Result<SummaryReport, S
             continue;
         }
         let fingerprint = fingerprint(&sources);
-        let current = summaries.last().is_some_and(|newest| footer_value(newest, META_SUMMARY_OF).ok().flatten().as_deref() == Some(fingerprint.as_str()));
+        let summarized = |newest: &PathBuf| footer_value(newest, META_SUMMARY_OF).ok().flatten();
+        let current = summaries.last().and_then(summarized).is_some_and(|f| f == fingerprint);
         if !current {
             match summarize_hour(files, hour, &sources, &fingerprint) {
                 Ok(written) => {
