@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -26,7 +26,7 @@ use toolpulse_schemas::rollup_schema::{LATENCY_QUANTILES, latency_1m_schema};
 use toolpulse_storage::layout::HourPartition;
 use toolpulse_storage::sort::sort_for_write;
 use toolpulse_storage::stored_form::read_file;
-use toolpulse_storage::{FileWriter, StoreError, Table, WrittenFile, footer_value};
+use toolpulse_storage::{FileWriter, StoreError, Table, WrittenFile, footer_value, sync_dir};
 
 use crate::rollup::{Groups, fold};
 
@@ -175,8 +175,4 @@ fn remove(files: &[PathBuf]) -> Result<(), StoreError> {
         sync_dir(dir)?;
     }
     Ok(())
-}
-
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io("fsync", dir))
 }

@@ -9,8 +9,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Interval, MissedTickBehavior};
 use toolpulse_ingest::latency_summary::{SUPERSEDED_GRACE, SummaryReport, summarize};
-use toolpulse_storage::compact::{CompactionPolicy, compact_table_with};
-use toolpulse_storage::{FileWriter, Table};
+use toolpulse_storage::compact::{CompactionPolicy, CompactionReport, compact_table_with};
+use toolpulse_storage::{FileWriter, StoreError, Table};
 
 use crate::config::CompactionConfig;
 
@@ -64,7 +64,7 @@ fn ticker(period: std::time::Duration) -> Interval {
 }
 
 /// One compaction pass over every table.
-fn compact_all(files: &FileWriter) -> [(Table, Result<toolpulse_storage::compact::CompactionReport, toolpulse_storage::StoreError>); 6] {
+fn compact_all(files: &FileWriter) -> [(Table, Result<CompactionReport, StoreError>); 6] {
     let policy = CompactionPolicy::default();
     // Rollup rows of one minute and key, written by many flushes, become one.
     let combine = |t, batches| toolpulse_ingest::rollup::combine(t, batches).map_err(|e| e.to_string());

@@ -6,7 +6,7 @@
 //! between leaves duplicates (removed by the next run), never a gap.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File};
+use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +16,7 @@ use arrow::compute::filter_record_batch;
 use crate::error::StoreError;
 use crate::layout::{HourPartition, NANOS_PER_HOUR, Table};
 use crate::stored_form::read_file;
-use crate::writer::FileWriter;
+use crate::writer::{FileWriter, sync_dir};
 
 /// When to merge.
 #[derive(Debug, Clone)]
@@ -167,7 +167,7 @@ fn merge(
         fs::remove_file(&f.path).map_err(StoreError::io("remove", &f.path))?;
     }
     if let Some(dir) = files.first().and_then(|f| f.path.parent()) {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io("fsync", dir))?;
+        sync_dir(dir)?;
     }
     tracing::debug!(table = table.name(), partition = %partition.dir_name(), files = files.len(), rows_in, rows_out, "compacted");
     report.merges += 1;

@@ -15,4 +15,4 @@ pub mod writer;
 
 pub use error::StoreError;
 pub use layout::{DataDir, Table};
-pub use writer::{FileWriter, WrittenFile, footer_value};
+pub use writer::{FileWriter, WrittenFile, footer_value, sync_dir};

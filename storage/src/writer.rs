@@ -152,6 +152,7 @@ fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+/// Makes the entries of `dir` (files renamed into it or removed) durable.
+pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io("fsync", dir))
 }
