@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests and benchmarks need on a fresh Debian machine:
-# system packages (promtool, amtool, psql), Python peers (confluent-kafka, the
-# OpenTelemetry SDK, DuckDB) and the tansu Kafka broker. Idempotent: each part is
+# system packages (promtool, amtool, psql, OpenSSL headers for librdkafka),
+# Python peers (confluent-kafka, the OpenTelemetry SDK, DuckDB) and the tansu
+# Kafka broker. Idempotent: each part is
 # skipped when already present.
 set -euo pipefail
 
@@ -15,6 +16,8 @@ command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# librdkafka is built with TLS (for SSL and SASL_SSL brokers) against the system OpenSSL.
+dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

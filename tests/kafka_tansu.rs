@@ -1,9 +1,10 @@
 //! End to end against a real Kafka-protocol broker (tansu, started here on
 //! loopback): Python `confluent-kafka` produces generated events, including
-//! malformed ones; two `toolpulse serve` processes in one consumer group share
-//! the partitions; then a confluent-kafka peer of the group reads the committed
-//! offsets and reads the partitions to their ends. Every good event is stored once, every bad one dead-lettered, and the
-//! group has committed everything.
+//! malformed ones, in record batches of every Kafka compression codec; two
+//! `toolpulse serve` processes in one consumer group share the partitions; then
+//! a confluent-kafka peer of the group reads the committed offsets and reads the
+//! partitions to their ends. Every good event is stored once, every bad one
+//! dead-lettered, and the group has committed everything.
 
 mod common;
 
@@ -19,6 +20,10 @@ use toolpulse_storage::Table;
 const TOPIC: &str = "mcp-tool-calls";
 const GROUP: &str = "toolpulse-e2e";
 const PARTITIONS: usize = 3;
+
+/// Every compression codec a Kafka producer may use; a run of the events is
+/// produced with each.
+const CODECS: &str = "none,gzip,snappy,lz4,zstd";
 
 /// Starts an ingester whose log goes to `<data_dir>.log`.
 fn ingester(brokers: &str, data_dir: &Path) -> ChildGuard {
@@ -67,7 +72,7 @@ fn confluent_kafka_to_two_ingesters_through_tansu() {
     let assigned = |d: &Path| std::fs::read_to_string(d.with_extension("log")).unwrap_or_default().contains("partitions assigned");
     assert!(common::wait_until(Duration::from_secs(60), || assigned(&a) && assigned(&b)), "both ingesters joined the group");
 
-    let produced: usize = python("kafka_produce.py", &[&brokers, TOPIC, file.to_str().unwrap()]).trim().parse().unwrap();
+    let produced: usize = python("kafka_produce.py", &[&brokers, TOPIC, file.to_str().unwrap(), CODECS]).trim().parse().unwrap();
     assert_eq!(produced, lines.len());
     let total = |t: Table| common::row_count(&a, t) + common::row_count(&b, t);
     let all = common::wait_until(Duration::from_secs(120), || {
