@@ -8,7 +8,10 @@
 //!    schema it infers from the whole file (untimed) is passed as `columns`.
 //! 2. Bytes per event on disk, toolpulse's files against DuckDB's file.
 //! 3. Kafka → durable Parquet: events pre-produced to a tansu broker, then a
-//!    `toolpulse serve` process consumes them; sustained events/s and peak RSS.
+//!    `toolpulse serve` process consumes them; sustained events/s, peak RSS,
+//!    and the CPU time per event of toolpulse and of the broker. Beside it, the
+//!    ceiling the broker and librdkafka set on this machine: a bare consumer
+//!    that only counts the messages and their bytes.
 //!
 //! `cargo bench --bench ingest` (env: `EVENTS`, `KAFKA_EVENTS`, `BENCH_DIR`;
 //! `SKIP_FILE=1` runs only the Kafka part).
@@ -17,6 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::Message as _;
 
 use toolpulse_gen::sink::{self, RunOptions, Sink};
 use toolpulse_gen::{GenSpec, Generator};
@@ -30,9 +37,10 @@ use toolpulse_storage::{DataDir, FileWriter, Table};
 mod tansu;
 use tansu::Tansu;
 
-/// The allocator of the `toolpulse` binary, so the in-process import measures what it ships.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// The allocator of the `toolpulse` binary and its settings, so the in-process
+/// import measures what it ships.
+#[path = "../src/allocator.rs"]
+mod allocator;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -81,7 +89,11 @@ fn toolpulse_import(file: &Path, out: &Path, rt: &tokio::runtime::Runtime) -> (f
     (secs, dir_bytes(&out.join(Table::ToolCalls.name())))
 }
 
-fn duckdb_copy(file: &Path, out: &Path) -> (f64, u64) {
+/// DuckDB's `COPY` of `file` to `out`; with `keep_nanoseconds`, the
+/// `timestamp` column is read as `TIMESTAMP_NS` instead of the microsecond
+/// `TIMESTAMP WITH TIME ZONE` DuckDB infers (which drops the input's last three
+/// digits), so its file holds what toolpulse's holds.
+fn duckdb_copy(file: &Path, out: &Path, keep_nanoseconds: bool) -> (f64, u64) {
     let _ = std::fs::remove_file(out);
     // The schema DuckDB infers from the whole file, passed as `columns` so the
     // timed COPY reads the file once, like toolpulse does.
@@ -91,6 +103,8 @@ c = duckdb.connect()
 c.execute('SET enable_progress_bar = false')
 f, out = {file:?}, {out:?}
 cols = c.execute(f"DESCRIBE SELECT * FROM read_json('{{f}}', sample_size = -1)").fetchall()
+if {keep_ns}:
+    cols = [(n, 'TIMESTAMP_NS' if n == 'timestamp' else t) for n, t, *_ in cols]
 spec = '{{' + ', '.join("'" + n + "': '" + t.replace("'", "''") + "'" for n, t, *_ in cols) + '}}'
 t = time.time()
 c.execute(f"COPY (SELECT * FROM read_json('{{f}}', columns = {{spec}})) TO '{{out}}' (FORMAT parquet, COMPRESSION zstd)")
@@ -98,6 +112,7 @@ print(time.time() - t)
 "#,
         file = file.display().to_string(),
         out = out.display().to_string(),
+        keep_ns = if keep_nanoseconds { "True" } else { "False" },
     );
     let o = Command::new("python3").arg("-c").arg(script).output().expect("python3 with duckdb (scripts/setup.sh)");
     assert!(o.status.success(), "duckdb: {}", String::from_utf8_lossy(&o.stderr));
@@ -108,6 +123,46 @@ print(time.time() - t)
 
 fn metric(body: &str, name: &str) -> f64 {
     body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+/// CPU seconds (user + system) process `pid` has used so far, from
+/// `/proc/<pid>/stat` (in clock ticks of 1/100 s, Linux's `USER_HZ`).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) follow its ')';
+    // utime and stime are fields 14 and 15 of the line, the 12th and 13th after it.
+    let after_name: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| after_name.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// What the broker and librdkafka alone deliver on this machine: a consumer
+/// with the ingester's fetch settings that only counts messages and their bytes.
+/// Returns (messages, seconds from the first message to the last, broker CPU s).
+fn bare_consume(brokers: &str, topic: &str, events: usize, broker_pid: u32) -> (usize, f64, f64) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "bench-bare-consumer")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("queued.max.messages.kbytes", "32768")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let broker_before = cpu_secs(broker_pid);
+    let (mut seen, mut bytes, mut first, mut last) = (0usize, 0usize, None, Instant::now());
+    while seen < events && (first.is_none() || last.elapsed() < Duration::from_secs(5)) && last.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            first.get_or_insert_with(Instant::now);
+            seen += 1;
+            bytes += m.payload().map_or(0, <[u8]>::len);
+            last = Instant::now();
+        }
+    }
+    let secs = first.map_or(0.0, |f| (last - f).as_secs_f64());
+    eprintln!("bare consumer: {seen} messages, {:.1} MB", bytes as f64 / 1e6);
+    (seen, secs, cpu_secs(broker_pid) - broker_before)
 }
 
 fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
@@ -122,6 +177,14 @@ fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
     rt.block_on(sink::run(&mut Generator::new(spec), &mut s, &opts)).unwrap();
     drop(s);
 
+    let (bare, bare_secs, bare_broker_cpu) = bare_consume(&brokers, "bench", events, broker.pid());
+    println!(
+        "kafka ceiling (tansu 0.6 + librdkafka, a consumer that only counts): {bare} messages in {bare_secs:.2}s \
+         from the first ({:.0} messages/s); broker CPU {:.2} us/message",
+        bare as f64 / bare_secs.max(1e-9),
+        bare_broker_cpu * 1e6 / bare.max(1) as f64
+    );
+
     let data = work.join("kafka-data");
     let _ = std::fs::remove_dir_all(&data);
     let http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -130,6 +193,7 @@ fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
     // answers once `fetch.min.bytes` are there.
     let config = work.join("kafka-bench.toml");
     std::fs::write(&config, "[kafka.properties]\n\"fetch.wait.max.ms\" = \"10\"\n").unwrap();
+    let broker_before = cpu_secs(broker.pid());
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_toolpulse"))
         .args(["serve", "--pg-listen", "off", "--otlp-grpc-listen", "off", "--kafka-brokers", &brokers, "--kafka-topics", "bench", "--listen", &format!("127.0.0.1:{http_port}")])
@@ -163,6 +227,7 @@ fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
     let events = rows as usize;
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?").to_owned();
+    let (toolpulse_cpu, broker_cpu) = (cpu_secs(child.id()), cpu_secs(broker.pid()) - broker_before);
     let _ = child.kill();
     let _ = child.wait();
     drop(broker);
@@ -176,10 +241,16 @@ fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
         events as f64 / (done - first).as_secs_f64().max(1e-9),
         hwm.trim_start_matches("VmHWM:").trim()
     );
+    println!(
+        "  CPU per event: toolpulse {:.2} us, broker {:.2} us (2 cores give 4 us per event at 500k events/s)",
+        toolpulse_cpu * 1e6 / events.max(1) as f64,
+        broker_cpu * 1e6 / events.max(1) as f64
+    );
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is read from the command line.
+    allocator::keep_freed_memory_longer();
     let events = env_usize("EVENTS", 10_000_000);
     let skip_file = std::env::var("SKIP_FILE").is_ok();
     let kafka_events = env_usize("KAFKA_EVENTS", 2_000_000);
@@ -203,12 +274,15 @@ fn main() {
     let (tp_secs, tp_bytes) = toolpulse_import(&file, &work.join("tp-data"), &rt);
     let tp_rate = events as f64 / tp_secs;
     println!("ndjson→parquet  toolpulse import: {tp_secs:.2}s, {tp_rate:.0} events/s");
-    let (dk_secs, dk_bytes) = duckdb_copy(&file, &work.join("duckdb.parquet"));
+    let (dk_secs, dk_bytes) = duckdb_copy(&file, &work.join("duckdb.parquet"), false);
     let dk_rate = events as f64 / dk_secs;
     println!("ndjson→parquet  duckdb COPY:      {dk_secs:.2}s, {dk_rate:.0} events/s");
     println!("  ratio toolpulse/duckdb: {:.2}x", tp_rate / dk_rate);
     let (tp_bpe, dk_bpe) = (tp_bytes as f64 / events as f64, dk_bytes as f64 / events as f64);
-    println!("bytes/event     toolpulse: {tp_bpe:.1}   duckdb: {dk_bpe:.1}   ratio {:.2}x", tp_bpe / dk_bpe);
+    println!("bytes/event     toolpulse: {tp_bpe:.1}   duckdb: {dk_bpe:.1}   ratio {:.3}x", tp_bpe / dk_bpe);
+    let (_, dk_ns_bytes) = duckdb_copy(&file, &work.join("duckdb-ns.parquet"), true);
+    let dk_ns_bpe = dk_ns_bytes as f64 / events as f64;
+    println!("  duckdb keeping nanoseconds (TIMESTAMP_NS): {dk_ns_bpe:.1}   ratio {:.3}x", tp_bpe / dk_ns_bpe);
 
     if kafka_events > 0 {
         kafka_bench(kafka_events, &work, &rt);

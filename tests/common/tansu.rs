@@ -27,6 +27,12 @@ impl Tansu {
         Tansu { child, url, brokers: format!("127.0.0.1:{port}") }
     }
 
+    /// The broker's process id (to read its CPU time).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Creates `topic`, retrying while the broker starts (up to 30 s).
     pub fn create_topic(&self, topic: &str, partitions: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
