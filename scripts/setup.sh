@@ -2,8 +2,7 @@
 # Installs everything the tests and benchmarks need on a fresh Debian machine:
 # system packages (promtool, amtool, psql, OpenSSL headers for librdkafka),
 # Python peers (confluent-kafka, the OpenTelemetry SDK, DuckDB) and the tansu
-# Kafka broker. Idempotent: each part is
-# skipped when already present.
+# Kafka broker. Idempotent: each part is skipped when already present.
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
