@@ -21,13 +21,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
 
 use toolpulse_gen::sink::{self, RunOptions, Sink};
 use toolpulse_gen::{GenSpec, Generator};
 use toolpulse_ingest::import::import_ndjson;
+use toolpulse_ingest::kafka::KafkaConfig;
 use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_storage::props::WriteOptions;
@@ -136,19 +136,24 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// `fetch.wait.max.ms` for tansu 0.6, which holds each fetch for the whole
+/// wait even when data is waiting (fetches took ~140 ms at 100 ms, ~75 ms at
+/// 10 ms); a Kafka broker answers once `fetch.min.bytes` are there.
+const TANSU_FETCH_WAIT_MS: &str = "10";
+
 /// What the broker and librdkafka alone deliver on this machine: a consumer
-/// with the ingester's fetch settings that only counts messages and their bytes.
-/// Returns (messages, seconds from the first message to the last, broker CPU s).
+/// with the ingester's own librdkafka settings that only counts messages and
+/// their bytes. Returns (messages, seconds from the first message to the last,
+/// broker CPU s).
 fn bare_consume(brokers: &str, topic: &str, events: usize, broker_pid: u32) -> (usize, f64, f64) {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "bench-bare-consumer")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("queued.max.messages.kbytes", "32768")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
+    let cfg = KafkaConfig {
+        brokers: brokers.to_owned(),
+        topics: vec![topic.to_owned()],
+        group_id: "bench-bare-consumer".into(),
+        properties: [("fetch.wait.max.ms".to_owned(), TANSU_FETCH_WAIT_MS.to_owned())].into(),
+        ..KafkaConfig::default()
+    };
+    let consumer: BaseConsumer = cfg.client_config().create().unwrap();
     consumer.subscribe(&[topic]).unwrap();
     let broker_before = cpu_secs(broker_pid);
     let (mut seen, mut bytes, mut first, mut last) = (0usize, 0usize, None, Instant::now());
@@ -188,11 +193,8 @@ fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
     let data = work.join("kafka-data");
     let _ = std::fs::remove_dir_all(&data);
     let http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // tansu 0.6 holds each fetch for the whole `fetch.wait.max.ms` even when data
-    // is waiting (fetches took ~140 ms at 100 ms, ~75 ms at 10 ms); a Kafka broker
-    // answers once `fetch.min.bytes` are there.
     let config = work.join("kafka-bench.toml");
-    std::fs::write(&config, "[kafka.properties]\n\"fetch.wait.max.ms\" = \"10\"\n").unwrap();
+    std::fs::write(&config, format!("[kafka.properties]\n\"fetch.wait.max.ms\" = \"{TANSU_FETCH_WAIT_MS}\"\n")).unwrap();
     let broker_before = cpu_secs(broker.pid());
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_toolpulse"))

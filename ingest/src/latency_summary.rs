@@ -161,9 +161,6 @@ fn fingerprint(files: &[PathBuf]) -> String {
 }
 
 fn remove(files: &[PathBuf]) -> Result<(), StoreError> {
-    if files.is_empty() {
-        return Ok(());
-    }
     for f in files {
         match std::fs::remove_file(f) {
             Ok(()) => {}

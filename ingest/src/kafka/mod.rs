@@ -54,7 +54,8 @@ impl Default for KafkaConfig {
 }
 
 impl KafkaConfig {
-    fn client_config(&self) -> ClientConfig {
+    /// The librdkafka settings of the consumer: ours, then [`Self::properties`].
+    pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("group.id", &self.group_id)
