@@ -30,7 +30,9 @@ use toolpulse_ingest::import::import_ndjson;
 use toolpulse_ingest::kafka::KafkaConfig;
 use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig};
 use toolpulse_schemas::DecodeLimits;
+use toolpulse_storage::compact::{CompactionPolicy, compact_table};
 use toolpulse_storage::props::WriteOptions;
+use toolpulse_storage::layout::{HourPartition, NANOS_PER_HOUR};
 use toolpulse_storage::{DataDir, FileWriter, Table};
 
 #[path = "../tests/common/tansu.rs"]
@@ -87,6 +89,25 @@ fn toolpulse_import(file: &Path, out: &Path, rt: &tokio::runtime::Runtime) -> (f
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(report.rejected, 0, "generated events all decode");
     (secs, dir_bytes(&out.join(Table::ToolCalls.name())))
+}
+
+/// Compacts the `tool_calls` hours of `out` that have closed, as the server's
+/// compaction job does once they have (here without its grace period): the
+/// form data keeps on disk. Returns (events in closed hours, their bytes
+/// before, after).
+fn compact_closed_hours(out: &Path) -> (usize, u64, u64) {
+    let files = FileWriter::new(DataDir::new(out), WriteOptions::default());
+    let closed_hours_bytes = || {
+        let now = toolpulse_schemas::timestamp::now_ns();
+        let listed = files.data_dir().list_files(Table::ToolCalls).unwrap().into_iter();
+        let closed = listed.filter(|(path, _)| HourPartition::of_file(path).is_some_and(|p| p.start_ns() + NANOS_PER_HOUR <= now));
+        closed.map(|(path, _)| std::fs::metadata(path).unwrap().len()).sum::<u64>()
+    };
+    let before = closed_hours_bytes();
+    let policy = CompactionPolicy { settle: Duration::ZERO, closed_hour_grace: Duration::ZERO, ..CompactionPolicy::default() };
+    let report = compact_table(&files, Table::ToolCalls, &policy).unwrap();
+    assert_eq!(report.rows_in, report.rows_out, "the generated file holds no duplicate event ids");
+    (report.rows_out, before, closed_hours_bytes())
 }
 
 /// DuckDB's `COPY` of `file` to `out`; with `keep_nanoseconds`, the
@@ -285,6 +306,13 @@ fn main() {
     let (_, dk_ns_bytes) = duckdb_copy(&file, &work.join("duckdb-ns.parquet"), true);
     let dk_ns_bpe = dk_ns_bytes as f64 / events as f64;
     println!("  duckdb keeping nanoseconds (TIMESTAMP_NS): {dk_ns_bpe:.1}   ratio {:.3}x", tp_bpe / dk_ns_bpe);
+    let (closed_rows, closed_before, closed_after) = compact_closed_hours(&work.join("tp-data"));
+    println!(
+        "  after compaction of the closed hours ({closed_rows} events): {:.1} bytes/event before, {:.1} after   ratio {:.3}x",
+        closed_before as f64 / closed_rows.max(1) as f64,
+        closed_after as f64 / closed_rows.max(1) as f64,
+        closed_after as f64 / closed_rows.max(1) as f64 / dk_bpe
+    );
 
     if kafka_events > 0 {
         kafka_bench(kafka_events, &work, &rt);

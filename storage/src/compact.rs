@@ -86,7 +86,7 @@ pub fn compact_table_with(
         if now.duration_since(mtime).unwrap_or_default() < policy.settle {
             continue;
         }
-        let Some(partition) = partition_of(&path) else { continue };
+        let Some(partition) = HourPartition::of_file(&path) else { continue };
         let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         by_partition.entry(partition).or_default().push(Candidate { path, bytes });
     }
@@ -196,14 +196,4 @@ pub fn dedup_event_ids(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, St
         out.push(filter_record_batch(&b, &keep)?);
     }
     Ok(out)
-}
-
-/// The hour partition a file path lies in (`…/date=YYYY-MM-DD/hour=HH/file`).
-fn partition_of(path: &std::path::Path) -> Option<HourPartition> {
-    let hour_dir = path.parent()?;
-    let hour: i64 = hour_dir.file_name()?.to_str()?.strip_prefix("hour=")?.parse().ok()?;
-    let date = hour_dir.parent()?.file_name()?.to_str()?.strip_prefix("date=")?;
-    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-    let secs = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
-    Some(HourPartition { hour: secs / 3600 + hour })
 }

@@ -107,6 +107,12 @@ impl HourPartition {
         Some(HourPartition { hour: t.div_euclid(3600) })
     }
 
+    /// The partition a data file lies in (`…/date=YYYY-MM-DD/hour=HH/file`).
+    pub fn of_file(path: &Path) -> Option<Self> {
+        let hour_dir = path.parent()?;
+        Self::parse(hour_dir.parent()?.file_name()?.to_str()?, hour_dir.file_name()?.to_str()?)
+    }
+
     /// The relative directory, e.g. `date=2026-11-25/hour=07`.
     pub fn dir_name(self) -> String {
         let t = DateTime::<Utc>::from_timestamp(self.hour * 3600, 0).unwrap_or_default();

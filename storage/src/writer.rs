@@ -89,7 +89,7 @@ impl FileWriter {
         let mut kv: Vec<KeyValue> = metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
         kv.push(KeyValue::new(META_FLUSH.to_owned(), format!("{}-{seq}", self.writer_id)));
         let batch = &to_stored(table, batch)?;
-        let props = writer_properties(table, &batch.schema(), &self.opts, sorting_columns(table, batch), kv);
+        let props = writer_properties(table, batch, &self.opts, sorting_columns(table, batch), kv);
 
         let file = File::create(&staging).map_err(StoreError::io("create", &staging))?;
         // The Arrow writer sets up the file (schema, Arrow schema in the footer);

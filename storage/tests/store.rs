@@ -101,3 +101,39 @@ fn compaction_merges_a_closed_hour_and_drops_duplicate_ids() {
     // A second pass finds nothing to do.
     assert_eq!(compact_table(&w, Table::ToolCalls, &policy).unwrap().merges, 0);
 }
+
+/// Bytes per row of the `trace_id` column chunks of the file at `path`, and
+/// whether they carry a dictionary.
+fn trace_id_bytes(path: &std::path::Path) -> (f64, bool) {
+    let (_, meta) = read(path);
+    let chunks: Vec<_> = meta.row_groups().iter().map(|rg| rg.columns().iter().find(|c| c.column_path().string() == "trace_id").unwrap().clone()).collect();
+    let bytes: i64 = chunks.iter().map(|c| c.compressed_size()).sum();
+    (bytes as f64 / meta.file_metadata().num_rows() as f64, chunks.iter().any(|c| c.dictionary_page_offset().is_some()))
+}
+
+#[test]
+fn trace_ids_get_a_dictionary_only_when_they_repeat_enough_to_pay_for_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::new(tmp.path());
+    dir.create().unwrap();
+    let w = FileWriter::new(dir, WriteOptions::default());
+    // Random 16-byte trace ids, each shared by `calls` rows.
+    let with_traces = |calls: usize| {
+        let mut b = EventBatchBuilder::with_capacity(40_000);
+        for i in 0..40_000u64 {
+            let mut e = AuditEvent::new(EventId::Uuid(uuid::Uuid::new_v4()), T0 + i as i64, 1.0, "s", "t", Outcome::Success);
+            let trace = i / calls as u64;
+            e.trace_id = Some(uuid::Uuid::from_u64_pair(trace.wrapping_mul(0x9E37_79B9_7F4A_7C15), trace.rotate_left(17) ^ 0xA5A5).into_bytes());
+            b.append(&e);
+        }
+        w.write(Table::ToolCalls, &[b.finish()], &[]).unwrap().remove(0).path
+    };
+
+    let (distinct_bytes, distinct_dictionary) = trace_id_bytes(&with_traces(1));
+    assert!(!distinct_dictionary, "all-distinct trace ids are stored plain");
+    assert!(distinct_bytes < 16.2, "plain ids cost their 16 bytes, not an index on top: {distinct_bytes}");
+
+    let (shared_bytes, shared_dictionary) = trace_id_bytes(&with_traces(4));
+    assert!(shared_dictionary, "trace ids shared by four calls each get a dictionary");
+    assert!(shared_bytes < 16.0 / 4.0 + 2.5, "each id is stored once, each row pays an index: {shared_bytes}");
+}
