@@ -10,6 +10,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use toolpulse_schemas::arrow_schema::tool_calls_schema;
@@ -19,6 +20,7 @@ use toolpulse_storage::{DataDir, Table};
 
 use crate::vanished;
 use crate::error::QueryError;
+use crate::store_files::StoreFiles;
 use crate::table::StoreTable;
 
 /// Limits of user queries.
@@ -78,6 +80,9 @@ impl QueryEngine {
             .set_bool("datafusion.execution.parquet.pushdown_filters", true)
             .set_bool("datafusion.execution.parquet.reorder_filters", true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        // Local files are read read-only, and from where compaction keeps the
+        // files it merged away while queries that listed them still run.
+        ctx.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(StoreFiles::new()));
         ctx.register_table("tool_calls", Arc::new(StoreTable::new(dir.clone(), Table::ToolCalls, tool_calls_schema())))?;
         ctx.register_table("dead_letters", Arc::new(StoreTable::new(dir.clone(), Table::DeadLetters, dead_letters_schema())))?;
         ctx.register_table("rollups_1m", Arc::new(StoreTable::new(dir.clone(), Table::Rollups1m, rollups_1m_schema())))?;

@@ -285,25 +285,31 @@ async fn assert_durations(dir: &std::path::Path, want: &[u64], above_one: i64, w
     assert_eq!(single_i64(&n), above_one, "{when}: a filter on duration_ms");
 }
 
-/// A scan that listed files compaction then merged away fails with an error the
-/// engine recognises as a vanished file; planned again, the query sees the
-/// merged file and every row.
+/// A scan planned before compaction merged its files away still reads them
+/// (compaction keeps them under `_superseded/` for a while) and gives the same
+/// answer. Once they are purged, such a scan fails with an error the engine
+/// recognises as a vanished file; planned again, the query reads the merged file.
 #[tokio::test]
-async fn a_query_that_lost_files_to_compaction_is_recognised_and_answered_when_run_again() {
+async fn a_query_planned_before_compaction_reads_the_merged_away_files_and_after_their_purge_runs_again() {
     let (dir, files) = files_of_one_hour(&[vec![1.5; 100], vec![2.5; 100], vec![3.5; 100]]);
     let e = engine(dir.path(), QueryConfig::default()).await;
     // Reads every row (a bare count would come from the files' statistics).
     let sql = "SELECT count(*), sum(CAST(duration_ms * 1000 AS BIGINT)) FROM tool_calls WHERE duration_ms >= 0";
     let answer = |b: &[RecordBatch]| (single_i64(b), b[0].column(1).as_primitive::<Int64Type>().value(0));
     let before = answer(&e.run_user_sql(sql, None).await.unwrap().0);
-    assert_eq!(before.0, 300);
+    assert_eq!(before, (300, 750_000));
     let df = e.context().sql(sql).await.unwrap();
     let listed = df.clone().create_physical_plan().await.unwrap();
+    let listed_too = df.clone().create_physical_plan().await.unwrap();
 
     let policy = toolpulse_storage::compact::CompactionPolicy { settle: Duration::ZERO, ..Default::default() };
     assert_eq!(toolpulse_storage::compact::compact_table(&files, Table::ToolCalls, &policy).unwrap().files_in, 3);
 
-    let stale = datafusion::physical_plan::collect(listed, e.context().task_ctx()).await.unwrap_err();
+    let during_grace = datafusion::physical_plan::collect(listed, e.context().task_ctx()).await.unwrap();
+    assert_eq!(answer(&during_grace), before);
+
+    assert_eq!(toolpulse_storage::superseded::purge_superseded(files.data_dir(), Duration::ZERO).unwrap(), 3);
+    let stale = datafusion::physical_plan::collect(listed_too, e.context().task_ctx()).await.unwrap_err();
     assert!(toolpulse_query::vanished::is_vanished_file(&stale), "not recognised: {stale}");
     let fresh = toolpulse_query::vanished::collect(&df).await.unwrap();
     assert_eq!(answer(&fresh), before);

@@ -2,8 +2,10 @@
 //! fewer large ones, size-tiered while an hour is open and into one file once it
 //! has closed, and removes duplicate `event_id`s of `tool_calls` as it goes.
 //!
-//! The merged file is made durable before its inputs are deleted, so a crash in
-//! between leaves duplicates (removed by the next run), never a gap.
+//! The merged file is made durable before its inputs are removed, so a crash in
+//! between leaves duplicates (removed by the next run), never a gap. Inputs are
+//! not deleted at once but superseded (see [`crate::superseded`]): queries that
+//! listed them still read them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -16,6 +18,7 @@ use arrow::compute::filter_record_batch;
 use crate::error::StoreError;
 use crate::layout::{HourPartition, NANOS_PER_HOUR, Table};
 use crate::stored_form::read_file;
+use crate::superseded::{purge_superseded, supersede};
 use crate::writer::{FileWriter, sync_dir};
 
 /// When to merge.
@@ -29,6 +32,8 @@ pub struct CompactionPolicy {
     pub closed_hour_grace: Duration,
     /// Largest total input of one merge, in bytes on disk.
     pub max_merge_bytes: u64,
+    /// How long merged inputs stay readable for queries that listed them.
+    pub superseded_grace: Duration,
 }
 
 impl Default for CompactionPolicy {
@@ -38,6 +43,7 @@ impl Default for CompactionPolicy {
             settle: Duration::from_secs(60),
             closed_hour_grace: Duration::from_secs(600),
             max_merge_bytes: 512 << 20,
+            superseded_grace: Duration::from_secs(300),
         }
     }
 }
@@ -53,6 +59,8 @@ pub struct CompactionReport {
     pub duplicates_removed: usize,
     /// Rows of other tables combined into fewer by [`CombineRows`].
     pub rows_combined: usize,
+    /// Inputs of earlier merges removed now that their grace has passed.
+    pub superseded_removed: usize,
 }
 
 /// Combines the rows one merge read into the rows it writes, for a table whose
@@ -90,7 +98,7 @@ pub fn compact_table_with(
         let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         by_partition.entry(partition).or_default().push(Candidate { path, bytes });
     }
-    let mut report = CompactionReport::default();
+    let mut report = CompactionReport { superseded_removed: purge_superseded(writer.data_dir(), policy.superseded_grace)?, ..Default::default() };
     for (partition, files) in by_partition {
         let closed = partition.start_ns() + NANOS_PER_HOUR + policy.closed_hour_grace.as_nanos() as i64 <= now_ns;
         for group in merge_groups(files, closed, policy) {
@@ -164,7 +172,7 @@ fn merge(
         writer.write_file(table, partition, &sorted, &[("toolpulse.compacted_from".into(), files.len().to_string())])?;
     }
     for f in files {
-        fs::remove_file(&f.path).map_err(StoreError::io("remove", &f.path))?;
+        supersede(writer.data_dir(), &f.path)?;
     }
     if let Some(dir) = files.first().and_then(|f| f.path.parent()) {
         sync_dir(dir)?;

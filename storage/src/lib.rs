@@ -11,6 +11,7 @@ pub mod props;
 pub mod recovery;
 pub mod sort;
 pub mod stored_form;
+pub mod superseded;
 pub mod writer;
 
 pub use error::StoreError;
