@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use toolpulse_gen::{GenSpec, Generator};
 use toolpulse_ingest::latency_summary::summarize;
@@ -160,7 +160,7 @@ fn main() {
     let dir = base.join(format!("query-{events}"));
     let end = dataset(&dir, events);
     let started = Instant::now();
-    let summary = summarize(&FileWriter::new(DataDir::new(&dir), WriteOptions::default()), Duration::ZERO).unwrap();
+    let summary = summarize(&FileWriter::new(DataDir::new(&dir), WriteOptions::default())).unwrap();
     if summary.hours_built > 0 {
         println!("latency_1m: {} hours ({} rows) built from rollups_1m in {:.2} s", summary.hours_built, summary.rows, started.elapsed().as_secs_f64());
     }

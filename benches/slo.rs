@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::{ArrayRef, BinaryArray, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
 use toolpulse_schemas::hdr::{HistogramBuilder, encode};
 use toolpulse_schemas::rollup_schema::{LATENCY_BUCKETS_SECONDS, rollups_1m_schema};
-use toolpulse_slo::alerts::AlertBook;
-use toolpulse_slo::metrics::SloMetrics;
-use toolpulse_slo::{EngineConfig, SloEngine};
+use toolpulse_slo::SloEngine;
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::{DataDir, FileWriter, Table};
 
@@ -128,16 +126,7 @@ fn evaluation_bench(base: &Path, days: usize, rt: &tokio::runtime::Runtime) {
         assert_eq!(specs.len(), 100);
         let now = Arc::new(AtomicI64::new(end));
         let clock = now.clone();
-        let engine = SloEngine::new(
-            q.context().clone(),
-            data.clone(),
-            specs,
-            EngineConfig::default(),
-            AlertBook::in_memory(),
-            None,
-            SloMetrics::default(),
-            Arc::new(move || clock.load(Ordering::SeqCst)),
-        );
+        let engine = SloEngine::builder(q.context().clone(), data.clone(), specs).clock(Arc::new(move || clock.load(Ordering::SeqCst))).build();
         let started = Instant::now();
         let e = engine.evaluate_at(end).await.unwrap();
         println!("   cold evaluation (reads every hour): {:.2} s, {} hour partitions", started.elapsed().as_secs_f64(), e.partitions_read);

@@ -19,6 +19,7 @@ use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig, WriterHandle};
 use toolpulse_query::{QueryConfig, QueryEngine};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_storage::compact::{CompactionPolicy, compact_table_with};
+use toolpulse_storage::superseded::purge_superseded;
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::{DataDir, FileWriter, Table};
 
@@ -224,34 +225,32 @@ async fn latency_summary_matches_raw_rows_through_late_events_and_compaction() {
     writer.flush().await.unwrap();
     let hours = data.partitions(Table::Rollups1m).unwrap().len();
     assert!(hours >= 3, "{hours} hours");
-    let first = summarize(&files, Duration::ZERO).unwrap();
+    let first = summarize(&files).unwrap();
     assert_eq!((first.hours_built, first.hours_removed), (hours, 0));
     let cells = check_latency_summary(&data).await;
     assert_eq!(first.rows, cells);
     assert!(summary_files(&data).iter().all(|f| f.len() == 1), "one summary file per hour");
-    assert_eq!(summarize(&files, Duration::ZERO).unwrap(), SummaryReport::default(), "nothing changed, nothing rebuilt");
+    assert_eq!(summarize(&files).unwrap(), SummaryReport::default(), "nothing changed, nothing rebuilt");
 
     // Late events for the first hour (another seed: new ids, same minutes).
     let (late, _, _) = common::generated_lines_from(start, 2_000, 21, 0);
     import(&writer, &late).await;
     writer.flush().await.unwrap();
-    let grace = Duration::from_secs(3600);
-    let again = summarize(&files, grace).unwrap();
+    let again = summarize(&files).unwrap();
     assert!(again.hours_built >= 1 && again.hours_built < hours, "only the hours with late events: {again:?}");
-    // Within the grace period the superseded file stays next to the new one
-    // (for queries that listed it); readers read the newest only.
-    assert_eq!(summary_files(&data).iter().filter(|f| f.len() == 2).count(), again.hours_built);
+    // The rebuilt hours' old summaries are superseded: moved aside (for queries
+    // that listed them), until their grace has passed.
+    assert_eq!(again.superseded, again.hours_built);
+    assert!(summary_files(&data).iter().all(|f| f.len() == 1), "one summary file per hour");
     check_latency_summary(&data).await;
-    assert_eq!(summarize(&files, grace).unwrap(), SummaryReport::default(), "kept within the grace period");
-    let cleaned = summarize(&files, Duration::ZERO).unwrap();
-    assert_eq!((cleaned.hours_built, cleaned.superseded_removed), (0, again.hours_built));
-    assert!(summary_files(&data).iter().all(|f| f.len() == 1), "superseded files removed after the grace period");
-    check_latency_summary(&data).await;
+    assert_eq!(summarize(&files).unwrap(), SummaryReport::default(), "nothing changed, nothing rebuilt");
+    assert_eq!(purge_superseded(&data, Duration::from_secs(3600)).unwrap(), 0, "kept within the grace period");
+    assert_eq!(purge_superseded(&data, Duration::ZERO).unwrap(), again.hours_built, "removed after it");
 
     let policy = CompactionPolicy { settle: Duration::ZERO, closed_hour_grace: Duration::ZERO, ..CompactionPolicy::default() };
     let combine = |t, b| toolpulse_ingest::rollup::combine(t, b).map_err(|e| e.to_string());
     assert!(compact_table_with(&files, Table::Rollups1m, &policy, Some(&combine)).unwrap().merges > 0);
-    assert_eq!(summarize(&files, Duration::ZERO).unwrap().hours_built, hours, "compaction renamed every hour's rollup files");
+    assert_eq!(summarize(&files).unwrap().hours_built, hours, "compaction renamed every hour's rollup files");
     check_latency_summary(&data).await;
     drop(writer);
     task.await.unwrap();

@@ -8,8 +8,9 @@
 //! whose footer names (by fingerprint) the rollup files it was built from; a
 //! pass rebuilds the hours whose rollup files changed since (new flushes, late
 //! events, compaction), writing a new file that readers prefer to the old one
-//! (the newest of an hour is read), removes superseded files after a grace
-//! period, and removes the summaries of hours left without rollups.
+//! (the newest of an hour is read) and superseding the old one (which queries
+//! that listed it still read: `toolpulse_storage::superseded`), and supersedes
+//! the summaries of hours left without rollups.
 //! Its quantiles are exactly what `hdr_percentile(duration_hist, q)` over the
 //! same rollup rows gives.
 
@@ -17,7 +18,6 @@ use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use arrow::array::{ArrayRef, BinaryBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt64Builder};
 use arrow::error::ArrowError;
@@ -26,16 +26,13 @@ use toolpulse_schemas::rollup_schema::{LATENCY_QUANTILES, latency_1m_schema};
 use toolpulse_storage::layout::HourPartition;
 use toolpulse_storage::sort::sort_for_write;
 use toolpulse_storage::stored_form::read_file;
-use toolpulse_storage::{FileWriter, StoreError, Table, WrittenFile, footer_value, sync_dir};
+use toolpulse_storage::superseded::supersede;
+use toolpulse_storage::{FileWriter, StoreError, Table, WrittenFile, footer_value};
 
 use crate::rollup::{Groups, fold};
 
 /// Footer key of a summary file: the fingerprint of the rollup files it summarizes.
 pub const META_SUMMARY_OF: &str = "toolpulse.summary_of";
-
-/// How long a superseded summary file stays for queries that listed it (far
-/// longer than any query takes from listing files to opening them).
-pub const SUPERSEDED_GRACE: Duration = Duration::from_secs(60);
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -44,17 +41,14 @@ pub struct SummaryReport {
     pub hours_built: usize,
     /// Hours whose summary was removed because they no longer have rollups.
     pub hours_removed: usize,
-    /// Superseded summary files removed.
-    pub superseded_removed: usize,
+    /// Summary files superseded by newer ones.
+    pub superseded: usize,
     /// Rows written.
     pub rows: usize,
 }
 
-/// Brings `latency_1m` up to date with `rollups_1m`. A summary file superseded
-/// by a newer one is removed once the newer one is `grace` old: readers read
-/// only the newest file of an hour, and a query that listed the older one just
-/// before still finds it.
-pub fn summarize(files: &FileWriter, grace: Duration) -> Result<SummaryReport, StoreError> {
+/// Brings `latency_1m` up to date with `rollups_1m`.
+pub fn summarize(files: &FileWriter) -> Result<SummaryReport, StoreError> {
     let dir = files.data_dir();
     let mut hours = BTreeSet::new();
     for table in [Table::Rollups1m, Table::Latency1m] {
@@ -66,7 +60,7 @@ pub fn summarize(files: &FileWriter, grace: Duration) -> Result<SummaryReport, S
         let mut summaries = dir.partition_files(Table::Latency1m, hour)?;
         if sources.is_empty() {
             if !summaries.is_empty() {
-                remove(&summaries)?;
+                supersede(dir, &summaries)?;
                 report.hours_removed += 1;
             }
             continue;
@@ -86,18 +80,11 @@ pub fn summarize(files: &FileWriter, grace: Duration) -> Result<SummaryReport, S
                 Err(e) => return Err(e),
             }
         }
-        let superseded = superseded_before(&summaries, SystemTime::now().checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH));
-        remove(&summaries[..superseded])?;
-        report.superseded_removed += superseded;
+        let older = &summaries[..summaries.len().saturating_sub(1)];
+        supersede(dir, older)?;
+        report.superseded += older.len();
     }
     Ok(report)
-}
-
-/// How many of `summaries` (oldest first) were superseded by a file written
-/// before `cutoff`: each file is compared with the one after it.
-fn superseded_before(summaries: &[PathBuf], cutoff: SystemTime) -> usize {
-    let written = |f: &PathBuf| std::fs::metadata(f).and_then(|m| m.modified()).unwrap_or(SystemTime::now());
-    summaries.windows(2).take_while(|pair| written(&pair[1]) <= cutoff).count()
 }
 
 /// Writes the summary of one hour's rollup files.
@@ -158,18 +145,4 @@ fn fingerprint(files: &[PathBuf]) -> String {
         f.file_name().hash(&mut h);
     }
     format!("{}:{:016x}", files.len(), h.finish())
-}
-
-fn remove(files: &[PathBuf]) -> Result<(), StoreError> {
-    for f in files {
-        match std::fs::remove_file(f) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::Io { op: "remove", path: f.clone(), source: e }),
-        }
-    }
-    if let Some(dir) = files.first().and_then(|f| f.parent()) {
-        sync_dir(dir)?;
-    }
-    Ok(())
 }

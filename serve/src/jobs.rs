@@ -1,15 +1,17 @@
 //! Background jobs of the server: periodic compaction of the store's tables
-//! (rollup rows combined per minute and key as their files merge), and keeping
-//! `latency_1m` up to date with `rollups_1m`. Both run in one task, one after
-//! the other, so a summary never reads files a merge is removing.
+//! (rollup rows combined per minute and key as their files merge), keeping
+//! `latency_1m` up to date with `rollups_1m`, and removing the files both
+//! superseded once their grace has passed. They run in one task, one after the
+//! other, so a summary never reads files a merge is removing.
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Interval, MissedTickBehavior};
-use toolpulse_ingest::latency_summary::{SUPERSEDED_GRACE, SummaryReport, summarize};
+use toolpulse_ingest::latency_summary::{SummaryReport, summarize};
 use toolpulse_storage::compact::{CompactionPolicy, CompactionReport, compact_table_with};
+use toolpulse_storage::superseded::{SUPERSEDED_GRACE, purge_superseded};
 use toolpulse_storage::{FileWriter, StoreError, Table};
 
 use crate::config::CompactionConfig;
@@ -34,10 +36,11 @@ pub fn spawn_maintenance(files: Arc<FileWriter>, cfg: CompactionConfig, mut stop
             let files = files.clone();
             let pass = tokio::task::spawn_blocking(move || {
                 let compacted = compact.then(|| compact_all(&files));
-                (compacted, summarize(&files, SUPERSEDED_GRACE))
+                let summary = summarize(&files);
+                (compacted, summary, purge_superseded(files.data_dir(), SUPERSEDED_GRACE))
             });
             match pass.await {
-                Ok((compacted, summary)) => {
+                Ok((compacted, summary, purged)) => {
                     for (table, r) in compacted.into_iter().flatten() {
                         match r {
                             Ok(rep) if rep.merges > 0 => tracing::info!(table = table.name(), ?rep, "compacted"),
@@ -49,6 +52,11 @@ pub fn spawn_maintenance(files: Arc<FileWriter>, cfg: CompactionConfig, mut stop
                         Ok(rep) if rep != SummaryReport::default() => tracing::debug!(?rep, "latency_1m updated"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "latency_1m update failed; will retry"),
+                    }
+                    match purged {
+                        Ok(0) => {}
+                        Ok(files) => tracing::debug!(files, "superseded files removed"),
+                        Err(e) => tracing::warn!(error = %e, "removing superseded files failed; will retry"),
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "maintenance task panicked"),

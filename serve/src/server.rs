@@ -205,7 +205,7 @@ fn slo_engine(cfg: &Config, engine: &QueryEngine, files: Arc<FileWriter>, regist
     };
     let metrics = SloMetrics::default();
     metrics.register(registry);
-    Ok(SloEngine::new(engine.context().clone(), dir, specs, engine_cfg, book, Some(files), metrics, system_clock()))
+    Ok(SloEngine::builder(engine.context().clone(), dir, specs).config(engine_cfg).alert_book(book).status_files(files).metrics(metrics).build())
 }
 
 /// PromQL over the tool-call metrics and the SLO metrics.

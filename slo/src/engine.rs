@@ -93,22 +93,51 @@ pub struct SloEngine {
     inner: Arc<Inner>,
 }
 
-/// Largest run of hours one rollup query reads.
-const HOURS_PER_QUERY: i64 = 6;
+/// Builds an [`SloEngine`] (see [`SloEngine::builder`]).
+pub struct SloEngineBuilder {
+    ctx: SessionContext,
+    dir: DataDir,
+    specs: Vec<SloSpec>,
+    cfg: EngineConfig,
+    book: AlertBook,
+    files: Option<Arc<FileWriter>>,
+    metrics: SloMetrics,
+    clock: Clock,
+}
 
-impl SloEngine {
-    /// An engine over `ctx` (which must have `rollups_1m` and the HDR functions).
-    /// `book` holds the alert state; `files`, when given, receives `slo_status`.
-    pub fn new(
-        ctx: SessionContext,
-        dir: DataDir,
-        specs: Vec<SloSpec>,
-        cfg: EngineConfig,
-        book: AlertBook,
-        files: Option<Arc<FileWriter>>,
-        metrics: SloMetrics,
-        clock: Clock,
-    ) -> Self {
+impl SloEngineBuilder {
+    /// Evaluation interval, receivers, windows (default: [`EngineConfig::default`]).
+    pub fn config(mut self, cfg: EngineConfig) -> Self {
+        self.cfg = cfg;
+        self
+    }
+
+    /// The alert state (default: in memory, forgotten at exit).
+    pub fn alert_book(mut self, book: AlertBook) -> Self {
+        self.book = book;
+        self
+    }
+
+    /// Writes every evaluation to `slo_status` (default: not written).
+    pub fn status_files(mut self, files: Arc<FileWriter>) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    /// Where the engine counts its work (default: unregistered metrics).
+    pub fn metrics(mut self, metrics: SloMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The time evaluations run at (default: the system clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn build(self) -> SloEngine {
+        let Self { ctx, dir, specs, cfg, book, files, metrics, clock } = self;
         metrics.slos.set(specs.len() as i64);
         let n = specs.len();
         SloEngine {
@@ -127,6 +156,27 @@ impl SloEngine {
                 status_rows: Mutex::new((Vec::new(), 0)),
                 http: reqwest::Client::new(),
             }),
+        }
+    }
+}
+
+/// Largest run of hours one rollup query reads.
+const HOURS_PER_QUERY: i64 = 6;
+
+impl SloEngine {
+    /// An engine evaluating `specs` over `ctx` (which must have `rollups_1m`
+    /// and the HDR functions) and the data directory `dir`; the rest has
+    /// defaults (see [`SloEngineBuilder`]).
+    pub fn builder(ctx: SessionContext, dir: DataDir, specs: Vec<SloSpec>) -> SloEngineBuilder {
+        SloEngineBuilder {
+            ctx,
+            dir,
+            specs,
+            cfg: EngineConfig::default(),
+            book: AlertBook::in_memory(),
+            files: None,
+            metrics: SloMetrics::default(),
+            clock: system_clock(),
         }
     }
 

@@ -18,7 +18,7 @@ pub mod selector;
 pub mod spec;
 pub mod status_table;
 
-pub use engine::{Clock, EngineConfig, Evaluation, SloEngine, system_clock};
+pub use engine::{Clock, EngineConfig, Evaluation, SloEngine, SloEngineBuilder, system_clock};
 pub use error::SloError;
 pub use evaluate::SloStatus;
 pub use spec::SloSpec;

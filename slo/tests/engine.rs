@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use toolpulse_schemas::{AuditEvent, EventBatchBuilder, EventId, Outcome};
 use toolpulse_slo::alerts::{AlertBook, AlertState};
-use toolpulse_slo::metrics::SloMetrics;
 use toolpulse_slo::notify::ReceiverConfig;
 use toolpulse_slo::notify::webhook::sign;
 use toolpulse_slo::{EngineConfig, SloEngine};
@@ -117,7 +116,12 @@ fn engine(f: &Fixture, receivers: Vec<ReceiverConfig>) -> SloEngine {
     let book = AlertBook::open(&f.dir.state_dir().join("alerts.json")).unwrap();
     let now = f.now.clone();
     let cfg = EngineConfig { receivers, interval: Duration::from_secs(1), ..EngineConfig::default() };
-    SloEngine::new(f.ctx.clone(), f.dir.clone(), specs, cfg, book, Some(f.files.clone()), SloMetrics::default(), Arc::new(move || now.load(Ordering::SeqCst)))
+    SloEngine::builder(f.ctx.clone(), f.dir.clone(), specs)
+        .config(cfg)
+        .alert_book(book)
+        .status_files(f.files.clone())
+        .clock(Arc::new(move || now.load(Ordering::SeqCst)))
+        .build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

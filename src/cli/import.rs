@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use toolpulse_ingest::import::import_ndjson;
-use toolpulse_ingest::latency_summary::{SUPERSEDED_GRACE, summarize};
+use toolpulse_ingest::latency_summary::summarize;
+use toolpulse_storage::superseded::{SUPERSEDED_GRACE, purge_superseded};
 use toolpulse_ingest::{IngestMetrics, IngestWriter};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_serve::{Config, ConfigOverrides};
@@ -48,7 +49,15 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
         secs,
         report.lines as f64 / secs
     );
-    let summary = tokio::task::spawn_blocking(move || summarize(&files, SUPERSEDED_GRACE)).await?.context("updating latency_1m")?;
+    // Summaries of hours this import added to replace older ones; what earlier
+    // runs superseded goes once its grace has passed, as the server does.
+    let summary = tokio::task::spawn_blocking(move || {
+        let summary = summarize(&files)?;
+        purge_superseded(files.data_dir(), SUPERSEDED_GRACE)?;
+        Ok::<_, toolpulse_storage::StoreError>(summary)
+    })
+    .await?
+    .context("updating latency_1m")?;
     eprintln!("latency_1m: {} hours summarized ({} rows)", summary.hours_built, summary.rows);
     Ok(())
 }

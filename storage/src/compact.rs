@@ -18,8 +18,8 @@ use arrow::compute::filter_record_batch;
 use crate::error::StoreError;
 use crate::layout::{HourPartition, NANOS_PER_HOUR, Table};
 use crate::stored_form::read_file;
-use crate::superseded::{purge_superseded, supersede};
-use crate::writer::{FileWriter, sync_dir};
+use crate::superseded::supersede;
+use crate::writer::FileWriter;
 
 /// When to merge.
 #[derive(Debug, Clone)]
@@ -32,8 +32,6 @@ pub struct CompactionPolicy {
     pub closed_hour_grace: Duration,
     /// Largest total input of one merge, in bytes on disk.
     pub max_merge_bytes: u64,
-    /// How long merged inputs stay readable for queries that listed them.
-    pub superseded_grace: Duration,
 }
 
 impl Default for CompactionPolicy {
@@ -43,7 +41,6 @@ impl Default for CompactionPolicy {
             settle: Duration::from_secs(60),
             closed_hour_grace: Duration::from_secs(600),
             max_merge_bytes: 512 << 20,
-            superseded_grace: Duration::from_secs(300),
         }
     }
 }
@@ -59,8 +56,6 @@ pub struct CompactionReport {
     pub duplicates_removed: usize,
     /// Rows of other tables combined into fewer by [`CombineRows`].
     pub rows_combined: usize,
-    /// Inputs of earlier merges removed now that their grace has passed.
-    pub superseded_removed: usize,
 }
 
 /// Combines the rows one merge read into the rows it writes, for a table whose
@@ -98,7 +93,7 @@ pub fn compact_table_with(
         let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         by_partition.entry(partition).or_default().push(Candidate { path, bytes });
     }
-    let mut report = CompactionReport { superseded_removed: purge_superseded(writer.data_dir(), policy.superseded_grace)?, ..Default::default() };
+    let mut report = CompactionReport::default();
     for (partition, files) in by_partition {
         let closed = partition.start_ns() + NANOS_PER_HOUR + policy.closed_hour_grace.as_nanos() as i64 <= now_ns;
         for group in merge_groups(files, closed, policy) {
@@ -171,12 +166,7 @@ fn merge(
         let (sorted, _) = crate::sort::sort_for_write(table, &batches)?;
         writer.write_file(table, partition, &sorted, &[("toolpulse.compacted_from".into(), files.len().to_string())])?;
     }
-    for f in files {
-        supersede(writer.data_dir(), &f.path)?;
-    }
-    if let Some(dir) = files.first().and_then(|f| f.path.parent()) {
-        sync_dir(dir)?;
-    }
+    supersede(writer.data_dir(), &files.iter().map(|f| f.path.clone()).collect::<Vec<_>>())?;
     tracing::debug!(table = table.name(), partition = %partition.dir_name(), files = files.len(), rows_in, rows_out, "compacted");
     report.merges += 1;
     report.files_in += files.len();

@@ -1,10 +1,11 @@
-//! Files compaction has replaced stay readable for a while: a query lists a
+//! Files the store has replaced stay readable for a while: a query lists a
 //! partition's files when it is planned and opens them later, so a file merged
-//! away in between would be missing. Compaction moves its inputs to
-//! `<data_dir>/_superseded/` under the same relative path (a rename, so a file
-//! a reader already holds open stays valid too); a reader that finds a listed
-//! file gone reads it there ([`superseded_location`]). They are removed once
-//! older than a grace period far longer than any query.
+//! away in between (by compaction, or a `latency_1m` summary rebuilt) would be
+//! missing. The store moves such files to `<data_dir>/_superseded/` under the
+//! same relative path (a rename, so a file a reader already holds open stays
+//! valid too); a reader that finds a listed file gone reads it there
+//! ([`superseded_location`]). The server's maintenance job removes them once
+//! older than a grace period far longer than any query ([`purge_superseded`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,10 @@ use crate::writer::sync_dir;
 
 /// The directory, under the data directory, of superseded files.
 pub const SUPERSEDED_DIR: &str = "_superseded";
+
+/// How long superseded files stay: far longer than any query takes from
+/// listing files to opening them (queries time out after 30 s by default).
+pub const SUPERSEDED_GRACE: Duration = Duration::from_secs(300);
 
 /// Where a data file goes when superseded: the data directory's
 /// `_superseded/`, then its path below the data directory
@@ -36,14 +41,26 @@ pub fn superseded_location<'a>(parts: &[&'a str]) -> Option<Vec<&'a str>> {
     Some(out)
 }
 
-/// Moves the data file at `path` (below `dir`) to its superseded place.
-pub fn supersede(dir: &DataDir, path: &Path) -> Result<(), StoreError> {
-    let relative = path.strip_prefix(dir.root()).map_err(|_| StoreError::Invalid(format!("{} is outside the data directory", path.display())))?;
-    let target = dir.root().join(SUPERSEDED_DIR).join(relative);
-    if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent).map_err(StoreError::io("create", parent))?;
+/// Moves the data files at `paths` (below `dir`, in one partition directory)
+/// to their superseded place, and makes their leaving durable. A file already
+/// gone is skipped.
+pub fn supersede(dir: &DataDir, paths: &[PathBuf]) -> Result<(), StoreError> {
+    for path in paths {
+        let relative = path.strip_prefix(dir.root()).map_err(|_| StoreError::Invalid(format!("{} is outside the data directory", path.display())))?;
+        let target = dir.root().join(SUPERSEDED_DIR).join(relative);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(StoreError::io("create", parent))?;
+        }
+        match fs::rename(path, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::Io { op: "rename", path: path.clone(), source: e }),
+        }
     }
-    fs::rename(path, &target).map_err(StoreError::io("rename", path))
+    match paths.first().and_then(|p| p.parent()) {
+        Some(partition) => sync_dir(partition),
+        None => Ok(()),
+    }
 }
 
 /// Removes superseded files moved there more than `grace` ago (and the
@@ -122,7 +139,7 @@ mod tests {
         let file = hour.join("1-a-000001.parquet");
         fs::write(&file, b"PAR1").unwrap();
 
-        supersede(&dir, &file).unwrap();
+        supersede(&dir, std::slice::from_ref(&file)).unwrap();
         let moved = tmp.path().join("_superseded/tool_calls/date=2026-11-27/hour=16/1-a-000001.parquet");
         assert!(!file.exists() && moved.exists());
         assert_eq!(purge_superseded(&dir, Duration::from_secs(300)).unwrap(), 0, "kept during the grace");
