@@ -2,9 +2,12 @@
 //! partitions that overlap the time range its filters allow, then lets the
 //! Parquet reader prune row groups and pages with the same filters.
 //! Of a table replaced whole per hour (`latency_1m`) only the newest file of
-//! each hour is read.
+//! each hour is read. A listing that overlapped a compaction's swap of files is
+//! done again (`toolpulse_storage::swap`), so a scan never reads a merged file
+//! and its inputs both.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -17,9 +20,14 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use toolpulse_storage::layout::NANOS_PER_HOUR;
+use toolpulse_storage::swap::SwapSequence;
 use toolpulse_storage::{DataDir, Table};
 
 use crate::time_range::TimeRange;
+
+/// How long a scan waits for swaps of files to end before it lists anyway
+/// (a swap is a few renames and fsyncs; only a stalled disk takes this long).
+const SWAP_WAIT: Duration = Duration::from_secs(5);
 
 /// One table of the store.
 #[derive(Debug)]
@@ -27,11 +35,13 @@ pub struct StoreTable {
     dir: DataDir,
     table: Table,
     schema: SchemaRef,
+    swaps: SwapSequence,
 }
 
 impl StoreTable {
     pub fn new(dir: DataDir, table: Table, schema: SchemaRef) -> Self {
-        Self { dir, table, schema }
+        let swaps = SwapSequence::of(&dir);
+        Self { dir, table, schema, swaps }
     }
 
     /// The partition directories a scan with these filters must read (for a
@@ -49,6 +59,24 @@ impl StoreTable {
             }
         }
         Ok(urls)
+    }
+
+    /// The plan of a scan of the files listed now.
+    async fn scan_listed(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
+        let urls = self.partitions_for(filters)?;
+        if urls.is_empty() {
+            let schema = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => self.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(self.schema.clone());
+        ListingTable::try_new(config)?.scan(state, projection, filters, limit).await
     }
 }
 
@@ -73,19 +101,19 @@ impl TableProvider for StoreTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let urls = self.partitions_for(filters)?;
-        if urls.is_empty() {
-            let schema = match projection {
-                Some(p) => Arc::new(self.schema.project(p)?),
-                None => self.schema.clone(),
-            };
-            return Ok(Arc::new(EmptyExec::new(schema)));
+        // Listed again when a swap of files overlapped the listing (waiting
+        // out a swap under way), up to SWAP_WAIT; then as listed.
+        let deadline = Instant::now() + SWAP_WAIT;
+        loop {
+            let seq = self.swaps.stable();
+            if seq.is_none() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            let plan = self.scan_listed(state, projection, filters, limit).await?;
+            if seq.is_some_and(|seq| self.swaps.unchanged_since(seq)) || Instant::now() >= deadline {
+                return Ok(plan);
+            }
         }
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(options)
-            .with_schema(self.schema.clone());
-        ListingTable::try_new(config)?.scan(state, projection, filters, limit).await
     }
 }

@@ -314,3 +314,27 @@ async fn a_query_planned_before_compaction_reads_the_merged_away_files_and_after
     let fresh = toolpulse_query::vanished::collect(&df).await.unwrap();
     assert_eq!(answer(&fresh), before);
 }
+
+/// Compaction renames its merged file in, then its inputs out. A scan planned
+/// while both are in the partition waits for that swap to end, and reads the
+/// merged file alone: no row is counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_during_a_swap_of_files_waits_for_it_and_counts_each_row_once() {
+    let (dir, files) = files_of_one_hour(&[vec![1.5; 100], vec![2.5; 100], vec![3.5; 100]]);
+    let e = engine(dir.path(), QueryConfig::default()).await;
+    let sql = "SELECT count(*) FROM tool_calls WHERE duration_ms >= 0";
+    assert_eq!(single_i64(&e.run_user_sql(sql, None).await.unwrap().0), 300);
+    let inputs: Vec<_> = files.data_dir().list_files(Table::ToolCalls).unwrap().into_iter().map(|(path, _)| path).collect();
+    let rows: Vec<RecordBatch> =
+        inputs.iter().flat_map(|p| toolpulse_storage::stored_form::read_file(Table::ToolCalls, p).unwrap()).collect();
+
+    // Half way through a swap: the merged file is in, its inputs still there.
+    let swap = toolpulse_storage::swap::SwapSequence::of(files.data_dir()).begin();
+    files.write(Table::ToolCalls, &rows, &[]).unwrap();
+    let query = tokio::spawn(async move { single_i64(&e.run_user_sql(sql, None).await.unwrap().0) });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!query.is_finished(), "the scan waits for the swap to end");
+    toolpulse_storage::superseded::supersede(files.data_dir(), &inputs).unwrap();
+    drop(swap);
+    assert_eq!(query.await.unwrap(), 300, "each row once");
+}

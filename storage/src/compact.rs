@@ -5,7 +5,8 @@
 //! The merged file is made durable before its inputs are removed, so a crash in
 //! between leaves duplicates (removed by the next run), never a gap. Inputs are
 //! not deleted at once but superseded (see [`crate::superseded`]): queries that
-//! listed them still read them.
+//! listed them still read them. Readers in this process never list the merged
+//! file and its inputs together ([`crate::swap`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -19,7 +20,8 @@ use crate::error::StoreError;
 use crate::layout::{HourPartition, NANOS_PER_HOUR, Table};
 use crate::stored_form::read_file;
 use crate::superseded::supersede;
-use crate::writer::FileWriter;
+use crate::swap::SwapSequence;
+use crate::writer::{FileWriter, StagedFile};
 
 /// When to merge.
 #[derive(Debug, Clone)]
@@ -162,11 +164,18 @@ fn merge(
         batches = combine(table, batches).map_err(StoreError::Invalid)?;
     }
     let rows_out: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if rows_out > 0 {
-        let (sorted, _) = crate::sort::sort_for_write(table, &batches)?;
-        writer.write_file(table, partition, &sorted, &[("toolpulse.compacted_from".into(), files.len().to_string())])?;
-    }
+    let merged = match rows_out {
+        0 => None,
+        _ => {
+            let (sorted, _) = crate::sort::sort_for_write(table, &batches)?;
+            Some(writer.stage_file(table, partition, &sorted, &[("toolpulse.compacted_from".into(), files.len().to_string())])?)
+        }
+    };
+    // The merged file in and its inputs out, as one swap for readers in this process.
+    let swap = SwapSequence::of(writer.data_dir()).begin();
+    merged.map(StagedFile::publish).transpose()?;
     supersede(writer.data_dir(), &files.iter().map(|f| f.path.clone()).collect::<Vec<_>>())?;
+    drop(swap);
     tracing::debug!(table = table.name(), partition = %partition.dir_name(), files = files.len(), rows_in, rows_out, "compacted");
     report.merges += 1;
     report.files_in += files.len();

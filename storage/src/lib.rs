@@ -12,8 +12,9 @@ pub mod recovery;
 pub mod sort;
 pub mod stored_form;
 pub mod superseded;
+pub mod swap;
 pub mod writer;
 
 pub use error::StoreError;
 pub use layout::{DataDir, Table};
-pub use writer::{FileWriter, WrittenFile, footer_value, sync_dir};
+pub use writer::{FileWriter, StagedFile, WrittenFile, footer_value, sync_dir};

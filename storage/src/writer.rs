@@ -79,6 +79,18 @@ impl FileWriter {
         batch: &RecordBatch,
         metadata: &[(String, String)],
     ) -> Result<WrittenFile, StoreError> {
+        self.stage_file(table, partition, batch, metadata)?.publish()
+    }
+
+    /// Writes one already-sorted batch as a complete, fsynced file of
+    /// `partition` that readers do not see until it is published.
+    pub fn stage_file(
+        &self,
+        table: Table,
+        partition: HourPartition,
+        batch: &RecordBatch,
+        metadata: &[(String, String)],
+    ) -> Result<StagedFile, StoreError> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let now_ms = chrono::Utc::now().timestamp_millis();
         let name = format!("{now_ms}-{}-{seq:06}.parquet", self.writer_id);
@@ -92,24 +104,53 @@ impl FileWriter {
         let props = writer_properties(table, batch, &self.opts, sorting_columns(table, batch), kv);
 
         let file = File::create(&staging).map_err(StoreError::io("create", &staging))?;
+        // Removes the staging file if anything below fails.
+        let mut staged = StagedFile {
+            written: WrittenFile { table, partition, path: final_path, rows: batch.num_rows(), bytes: 0 },
+            staging: Some(staging.clone()),
+        };
+        let staging = staging.as_path();
         // The Arrow writer sets up the file (schema, Arrow schema in the footer);
         // its row groups are then encoded column-parallel.
         let (mut w, factory) = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), batch.schema(), Some(props))
             .and_then(ArrowWriter::into_serialized_writer)
-            .map_err(StoreError::parquet(&staging))?;
-        write_row_groups(&mut w, &factory, batch, self.opts.row_group_rows)
-            .map_err(StoreError::parquet(&staging))?;
-        w.finish().map_err(StoreError::parquet(&staging))?;
+            .map_err(StoreError::parquet(staging))?;
+        write_row_groups(&mut w, &factory, batch, self.opts.row_group_rows).map_err(StoreError::parquet(staging))?;
+        w.finish().map_err(StoreError::parquet(staging))?;
         let buf = w.inner_mut();
-        buf.flush().map_err(StoreError::io("write", &staging))?;
-        buf.get_ref().sync_all().map_err(StoreError::io("fsync", &staging))?;
-        let bytes = buf.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
-        drop(w);
+        buf.flush().map_err(StoreError::io("write", staging))?;
+        buf.get_ref().sync_all().map_err(StoreError::io("fsync", staging))?;
+        staged.written.bytes = buf.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(staged)
+    }
+}
 
-        create_dir_durably(&final_dir)?;
-        fs::rename(&staging, &final_path).map_err(StoreError::io("rename", &final_path))?;
-        sync_dir(&final_dir)?;
-        Ok(WrittenFile { table, partition, path: final_path, rows: batch.num_rows(), bytes })
+/// A complete, durable file under `_staging/`, not yet in its partition; it is
+/// removed if dropped unpublished.
+#[derive(Debug)]
+pub struct StagedFile {
+    written: WrittenFile,
+    staging: Option<PathBuf>,
+}
+
+impl StagedFile {
+    /// Renames the file into its partition, durably: readers see it from now on.
+    pub fn publish(mut self) -> Result<WrittenFile, StoreError> {
+        let staging = self.staging.take().unwrap_or_default();
+        let final_path = &self.written.path;
+        let final_dir = final_path.parent().unwrap_or(Path::new("/"));
+        create_dir_durably(final_dir)?;
+        fs::rename(&staging, final_path).map_err(StoreError::io("rename", final_path))?;
+        sync_dir(final_dir)?;
+        Ok(self.written.clone())
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if let Some(staging) = self.staging.take() {
+            let _ = fs::remove_file(staging);
+        }
     }
 }
 
