@@ -10,9 +10,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Interval, MissedTickBehavior};
 use toolpulse_ingest::latency_summary::{SummaryReport, summarize};
-use toolpulse_storage::compact::{CompactionPolicy, CompactionReport, compact_table_with};
+use toolpulse_storage::compact::{CompactionPolicy, CompactionReport, compact_table_with, finish_interrupted_merges};
 use toolpulse_storage::superseded::{SUPERSEDED_GRACE, purge_superseded};
-use toolpulse_storage::{FileWriter, StoreError, Table};
+use toolpulse_storage::{DataDir, FileWriter, StoreError, Table};
 
 use crate::config::CompactionConfig;
 
@@ -63,6 +63,12 @@ pub fn spawn_maintenance(files: Arc<FileWriter>, cfg: CompactionConfig, mut stop
             }
         }
     })
+}
+
+/// Finishes the merges of every compacted table that a crash interrupted
+/// (before anything reads the store); returns how many inputs were left over.
+pub fn finish_interrupted(dir: &DataDir) -> Result<usize, StoreError> {
+    COMPACTED.iter().map(|t| finish_interrupted_merges(dir, *t)).sum()
 }
 
 fn ticker(period: std::time::Duration) -> Interval {

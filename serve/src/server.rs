@@ -72,6 +72,7 @@ impl Server {
     pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         let dir = DataDir::new(&cfg.data_dir);
         dir.create().with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
+        crate::jobs::finish_interrupted(&dir).context("finishing interrupted merges")?;
         let (token, token_source) =
             resolve_token(&cfg.server.token, &cfg.token_path()).context("resolving the API token")?;
 

@@ -3,7 +3,8 @@
 //! has closed, and removes duplicate `event_id`s of `tool_calls` as it goes.
 //!
 //! The merged file is made durable before its inputs are removed, so a crash in
-//! between leaves duplicates (removed by the next run), never a gap. Inputs are
+//! between leaves duplicates, never a gap; the merged file names its inputs,
+//! and [`finish_interrupted_merges`] removes them at the next start. Inputs are
 //! not deleted at once but superseded (see [`crate::superseded`]): queries that
 //! listed them still read them. Readers in this process never list the merged
 //! file and its inputs together ([`crate::swap`]).
@@ -17,11 +18,14 @@ use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 
 use crate::error::StoreError;
-use crate::layout::{HourPartition, NANOS_PER_HOUR, Table};
+use crate::layout::{DataDir, HourPartition, NANOS_PER_HOUR, Table};
 use crate::stored_form::read_file;
 use crate::superseded::supersede;
 use crate::swap::SwapSequence;
-use crate::writer::{FileWriter, StagedFile};
+use crate::writer::{FileWriter, StagedFile, footer_value};
+
+/// Footer key of a merged file: the names of the files it merged, comma-separated.
+pub const META_COMPACTED_FROM: &str = "toolpulse.compacted_from";
 
 /// When to merge.
 #[derive(Debug, Clone)]
@@ -168,7 +172,8 @@ fn merge(
         0 => None,
         _ => {
             let (sorted, _) = crate::sort::sort_for_write(table, &batches)?;
-            Some(writer.stage_file(table, partition, &sorted, &[("toolpulse.compacted_from".into(), files.len().to_string())])?)
+            let names: Vec<String> = files.iter().filter_map(|f| f.path.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+            Some(writer.stage_file(table, partition, &sorted, &[(META_COMPACTED_FROM.into(), names.join(","))])?)
         }
     };
     // The merged file in and its inputs out, as one swap for readers in this process.
@@ -187,6 +192,33 @@ fn merge(
         report.rows_combined += rows_in - rows_out;
     }
     Ok(())
+}
+
+/// Finishes the merges of `table` a crash interrupted after the merged file
+/// was in its partition but before all of its inputs were out: those still
+/// there are superseded now. Left alone, `tool_calls` would hold duplicates
+/// until the next merge; the rollups would count those rows twice, even after
+/// it. Such a pair only exists in a partition of several files, so only their
+/// footers are read. Returns how many inputs were superseded.
+pub fn finish_interrupted_merges(dir: &DataDir, table: Table) -> Result<usize, StoreError> {
+    let mut superseded = 0;
+    for (partition, _) in dir.partitions(table)? {
+        let files = dir.partition_files(table, partition)?;
+        if files.len() < 2 {
+            continue;
+        }
+        for merged in &files {
+            let Ok(Some(names)) = footer_value(merged, META_COMPACTED_FROM) else { continue };
+            let name_of = |f: &PathBuf| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let left: Vec<PathBuf> = files.iter().filter(|f| f.exists() && names.split(',').any(|n| n == name_of(f))).cloned().collect();
+            if !left.is_empty() {
+                tracing::warn!(table = table.name(), partition = %partition.dir_name(), inputs = left.len(), "finishing a merge a crash interrupted");
+                supersede(dir, &left)?;
+                superseded += left.len();
+            }
+        }
+    }
+    Ok(superseded)
 }
 
 /// Keeps the first row of each `event_id`.

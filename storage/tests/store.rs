@@ -9,7 +9,7 @@ use arrow::datatypes::TimestampNanosecondType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use toolpulse_schemas::{AuditEvent, EventBatchBuilder, EventId, Outcome, events_from_batch};
-use toolpulse_storage::compact::{CompactionPolicy, compact_table};
+use toolpulse_storage::compact::{CompactionPolicy, compact_table, finish_interrupted_merges};
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::{DataDir, FileWriter, Table};
 
@@ -100,6 +100,36 @@ fn compaction_merges_a_closed_hour_and_drops_duplicate_ids() {
     assert_eq!(ts, [1, 2, 3, 4]);
     // A second pass finds nothing to do.
     assert_eq!(compact_table(&w, Table::ToolCalls, &policy).unwrap().merges, 0);
+}
+
+/// A crash after a merged file was published but before its inputs were
+/// superseded leaves both in the partition; the next start supersedes the
+/// inputs the merged file names, and leaves every other file alone.
+#[test]
+fn a_merge_a_crash_interrupted_is_finished_at_the_next_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::new(tmp.path());
+    dir.create().unwrap();
+    let w = FileWriter::new(dir.clone(), WriteOptions::default());
+    let inputs: Vec<_> = (0..3u128).map(|i| w.write(Table::ToolCalls, &[batch(&[(i, T0 + i as i64, "a")])], &[]).unwrap().remove(0).path).collect();
+    let policy = CompactionPolicy { settle: Duration::ZERO, ..Default::default() };
+    assert_eq!(compact_table(&w, Table::ToolCalls, &policy).unwrap().files_in, 3);
+    let merged = dir.list_files(Table::ToolCalls).unwrap().remove(0).0;
+    // The crash: two of the inputs never left.
+    for input in &inputs[..2] {
+        let relative = input.strip_prefix(tmp.path()).unwrap();
+        std::fs::rename(tmp.path().join("_superseded").join(relative), input).unwrap();
+    }
+    let later = w.write(Table::ToolCalls, &[batch(&[(9, T0 + 9, "b")])], &[]).unwrap().remove(0).path;
+    assert_eq!(dir.list_files(Table::ToolCalls).unwrap().len(), 4);
+
+    assert_eq!(finish_interrupted_merges(&dir, Table::ToolCalls).unwrap(), 2);
+    let mut left: Vec<_> = dir.list_files(Table::ToolCalls).unwrap().into_iter().map(|(p, _)| p).collect();
+    left.sort();
+    let mut want = vec![merged, later];
+    want.sort();
+    assert_eq!(left, want, "the merged file and the file written after it stay");
+    assert_eq!(finish_interrupted_merges(&dir, Table::ToolCalls).unwrap(), 0, "nothing left to finish");
 }
 
 /// Bytes per row of the `trace_id` column chunks of the file at `path`, and
