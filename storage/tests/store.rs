@@ -25,6 +25,15 @@ fn batch(events: &[(u128, i64, &str)]) -> RecordBatch {
     b.finish()
 }
 
+/// An empty store in a temporary directory, and a writer of it.
+fn store() -> (tempfile::TempDir, DataDir, FileWriter) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::new(tmp.path());
+    dir.create().unwrap();
+    let w = FileWriter::new(dir.clone(), WriteOptions::default());
+    (tmp, dir, w)
+}
+
 fn read(path: &std::path::Path) -> (Vec<RecordBatch>, parquet::file::metadata::ParquetMetaData) {
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
     let meta = builder.metadata().as_ref().clone();
@@ -33,10 +42,7 @@ fn read(path: &std::path::Path) -> (Vec<RecordBatch>, parquet::file::metadata::P
 
 #[test]
 fn one_sorted_zstd_file_per_hour_and_nothing_left_in_staging() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = DataDir::new(tmp.path());
-    dir.create().unwrap();
-    let w = FileWriter::new(dir.clone(), WriteOptions::default());
+    let (tmp, dir, w) = store();
     let b = batch(&[(1, T0 + 5, "zeta"), (2, T0 + HOUR + 1, "alpha"), (3, T0 + 1, "alpha"), (4, T0 + 3, "zeta")]);
     let files = w.write(Table::ToolCalls, &[b], &[("k".into(), "v".into())]).unwrap();
     assert_eq!(files.len(), 2);
@@ -60,10 +66,7 @@ fn one_sorted_zstd_file_per_hour_and_nothing_left_in_staging() {
 
 #[test]
 fn durations_are_stored_as_exact_decimals_and_read_back_as_the_same_doubles() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = DataDir::new(tmp.path());
-    dir.create().unwrap();
-    let w = FileWriter::new(dir, WriteOptions::default());
+    let (_tmp, _, w) = store();
     let durations = [188.592, 16.722, 0.001, 30000.0, 7.5];
     let mut b = EventBatchBuilder::with_capacity(durations.len());
     for (i, d) in durations.iter().enumerate() {
@@ -83,10 +86,7 @@ fn durations_are_stored_as_exact_decimals_and_read_back_as_the_same_doubles() {
 
 #[test]
 fn compaction_merges_a_closed_hour_and_drops_duplicate_ids() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = DataDir::new(tmp.path());
-    dir.create().unwrap();
-    let w = FileWriter::new(dir.clone(), WriteOptions::default());
+    let (_tmp, dir, w) = store();
     w.write(Table::ToolCalls, &[batch(&[(1, T0 + 1, "a"), (2, T0 + 2, "a")])], &[]).unwrap();
     w.write(Table::ToolCalls, &[batch(&[(2, T0 + 2, "a"), (3, T0 + 3, "b")])], &[]).unwrap();
     w.write(Table::ToolCalls, &[batch(&[(4, T0 + 4, "b"), (1, T0 + 1, "a")])], &[]).unwrap();
@@ -107,10 +107,7 @@ fn compaction_merges_a_closed_hour_and_drops_duplicate_ids() {
 /// inputs the merged file names, and leaves every other file alone.
 #[test]
 fn a_merge_a_crash_interrupted_is_finished_at_the_next_start() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = DataDir::new(tmp.path());
-    dir.create().unwrap();
-    let w = FileWriter::new(dir.clone(), WriteOptions::default());
+    let (tmp, dir, w) = store();
     let inputs: Vec<_> = (0..3u128).map(|i| w.write(Table::ToolCalls, &[batch(&[(i, T0 + i as i64, "a")])], &[]).unwrap().remove(0).path).collect();
     let policy = CompactionPolicy { settle: Duration::ZERO, ..Default::default() };
     assert_eq!(compact_table(&w, Table::ToolCalls, &policy).unwrap().files_in, 3);
@@ -143,10 +140,7 @@ fn trace_id_bytes(path: &std::path::Path) -> (f64, bool) {
 
 #[test]
 fn trace_ids_get_a_dictionary_only_when_they_repeat_enough_to_pay_for_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = DataDir::new(tmp.path());
-    dir.create().unwrap();
-    let w = FileWriter::new(dir, WriteOptions::default());
+    let (_tmp, _, w) = store();
     // Random 16-byte trace ids, each shared by `calls` rows.
     let with_traces = |calls: usize| {
         let mut b = EventBatchBuilder::with_capacity(40_000);
