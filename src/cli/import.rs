@@ -7,11 +7,11 @@ use std::time::Instant;
 use anyhow::Context;
 use toolpulse_ingest::import::import_ndjson;
 use toolpulse_ingest::latency_summary::summarize;
-use toolpulse_storage::superseded::{SUPERSEDED_GRACE, purge_superseded};
 use toolpulse_ingest::{IngestMetrics, IngestWriter};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_serve::{Config, ConfigOverrides};
 use toolpulse_storage::props::WriteOptions;
+use toolpulse_storage::superseded::{SUPERSEDED_GRACE, purge_superseded};
 use toolpulse_storage::{DataDir, FileWriter};
 
 #[derive(clap::Args)]

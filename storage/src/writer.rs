@@ -136,11 +136,13 @@ pub struct StagedFile {
 impl StagedFile {
     /// Renames the file into its partition, durably: readers see it from now on.
     pub fn publish(mut self) -> Result<WrittenFile, StoreError> {
-        let staging = self.staging.take().unwrap_or_default();
         let final_path = &self.written.path;
         let final_dir = final_path.parent().unwrap_or(Path::new("/"));
         create_dir_durably(final_dir)?;
-        fs::rename(&staging, final_path).map_err(StoreError::io("rename", final_path))?;
+        if let Some(staging) = &self.staging {
+            fs::rename(staging, final_path).map_err(StoreError::io("rename", final_path))?;
+        }
+        self.staging = None;
         sync_dir(final_dir)?;
         Ok(self.written.clone())
     }
