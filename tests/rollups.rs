@@ -143,7 +143,8 @@ async fn rollup_rows(e: &QueryEngine, table: &str) -> (i64, i64) {
 }
 
 /// Many small flushes write many rows per minute and key; compaction folds them
-/// into one each, and every answer read from the rollups stays the same.
+/// into one each, and every answer read from the rollups stays the same; a
+/// crash between a merge's two steps is mended when the server starts again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_folds_rollup_rows_into_one_per_minute_and_key() {
     let (_dir, data, files, writer, task) = small_flush_writer(3000);
@@ -170,12 +171,35 @@ async fn compaction_folds_rollup_rows_into_one_per_minute_and_key() {
         assert!(r.merges > 0 && r.rows_combined > 0, "{table:?}: {r:?}");
     }
 
-    let e = QueryEngine::open(data, QueryConfig::default()).await.unwrap();
+    let e = QueryEngine::open(data.clone(), QueryConfig::default()).await.unwrap();
     assert_eq!(rollup_rows(&e, "rollups_1m").await, (groups, groups), "one row per minute and key");
     assert_eq!(rollup_rows(&e, "rollups_agents_1m").await, (agent_groups, agent_groups), "one agent row per minute and key");
     let after = rollup_answers(&e).await;
     assert_eq!(before, after, "counts, buckets, p99, max and agent counts unchanged");
     assert_eq!(before[0].values().sum::<f64>() as usize, good.len());
+
+    // A crash between a merge's two steps: the merged rollup files are in,
+    // their inputs back beside them, and every call counts twice...
+    let superseded = data.root().join("_superseded");
+    let mut put_back = 0;
+    for table in [Table::Rollups1m, Table::RollupsAgents1m] {
+        for (moved, _) in DataDir::new(&superseded).list_files(table).unwrap() {
+            std::fs::rename(&moved, data.root().join(moved.strip_prefix(&superseded).unwrap())).unwrap();
+            put_back += 1;
+        }
+    }
+    assert!(put_back > 2);
+    let doubled = rollup_answers(&QueryEngine::open(data.clone(), QueryConfig::default()).await.unwrap()).await;
+    assert_eq!(doubled[0].values().sum::<f64>() as usize, 2 * good.len());
+    // ...until the server starts again: the merges are finished before it serves.
+    let mut cfg = toolpulse_serve::Config { data_dir: data.root().to_owned(), ..Default::default() };
+    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.pgwire.enabled = false;
+    cfg.otlp.grpc_enabled = false;
+    toolpulse_serve::server::Server::start(cfg).await.unwrap().shutdown().await.unwrap();
+    let restarted = rollup_answers(&QueryEngine::open(data, QueryConfig::default()).await.unwrap()).await;
+    assert_eq!(restarted[0].values().sum::<f64>() as usize, good.len(), "each call counted once again");
+    assert_eq!(restarted, before);
 }
 
 /// Per (minute, server, tool): calls, p99 as `hdr_percentile` reads it, and the maximum.
