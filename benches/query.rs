@@ -7,7 +7,8 @@
 //!    `latency_1m` (one row per minute and tool, its p99 kept), DuckDB
 //!    (`quantile_cont`) over the same raw files; each in a fresh process, with
 //!    its peak RSS. How long `latency_1m` takes to build from the day's rollups
-//!    is printed too.
+//!    is printed too, and how long a pass of the server's summary job takes
+//!    when nothing changed.
 //! 2. PromQL `query_range` of p99 by server over 24 h at a 60 s step
 //!    (`histogram_quantile` over the bucket counters), and the same question as
 //!    SQL on DuckDB.
@@ -164,6 +165,12 @@ fn main() {
     if summary.hours_built > 0 {
         println!("latency_1m: {} hours ({} rows) built from rollups_1m in {:.2} s", summary.hours_built, summary.rows, started.elapsed().as_secs_f64());
     }
+    // What the server's summary job costs every 10 s when nothing changed.
+    let started = Instant::now();
+    let idle = summarize(&FileWriter::new(DataDir::new(&dir), WriteOptions::default())).unwrap();
+    assert_eq!(idle.hours_built, 0, "nothing changed since the pass before");
+    let hours = DataDir::new(&dir).partitions(Table::Rollups1m).unwrap().len();
+    println!("latency_1m: a pass with nothing to rebuild checks {hours} hours in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     let raw_glob = format!("{}/tool_calls/*/*/*.parquet", dir.display());
     let (from, to) = (ts(end - DAY_MS), ts(end));
 
