@@ -18,7 +18,7 @@ use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 
 use crate::error::StoreError;
-use crate::layout::{DataDir, HourPartition, NANOS_PER_HOUR, Table};
+use crate::layout::{DataDir, HourPartition, Table};
 use crate::stored_form::read_file;
 use crate::superseded::supersede;
 use crate::swap::SwapSequence;
@@ -26,6 +26,10 @@ use crate::writer::{FileWriter, StagedFile, footer_value};
 
 /// Footer key of a merged file: the names of the files it merged, comma-separated.
 pub const META_COMPACTED_FROM: &str = "toolpulse.compacted_from";
+
+/// How a merged file's name ends (before `.parquet`), so that finding the
+/// merged files of a partition needs no footer.
+const MERGED_TAG: &str = ".merged";
 
 /// When to merge.
 #[derive(Debug, Clone)]
@@ -101,7 +105,7 @@ pub fn compact_table_with(
     }
     let mut report = CompactionReport::default();
     for (partition, files) in by_partition {
-        let closed = partition.start_ns() + NANOS_PER_HOUR + policy.closed_hour_grace.as_nanos() as i64 <= now_ns;
+        let closed = partition.end_ns() + policy.closed_hour_grace.as_nanos() as i64 <= now_ns;
         for group in merge_groups(files, closed, policy) {
             merge(writer, table, partition, &group, combine, &mut report)?;
         }
@@ -173,7 +177,7 @@ fn merge(
         _ => {
             let (sorted, _) = crate::sort::sort_for_write(table, &batches)?;
             let names: Vec<String> = files.iter().filter_map(|f| f.path.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
-            Some(writer.stage_file(table, partition, &sorted, &[(META_COMPACTED_FROM.into(), names.join(","))])?)
+            Some(writer.stage_file(table, partition, &sorted, &[(META_COMPACTED_FROM.into(), names.join(","))], MERGED_TAG)?)
         }
     };
     // The merged file in and its inputs out, as one swap for readers in this process.
@@ -198,19 +202,22 @@ fn merge(
 /// was in its partition but before all of its inputs were out: those still
 /// there are superseded now. Left alone, `tool_calls` would hold duplicates
 /// until the next merge; the rollups would count those rows twice, even after
-/// it. Such a pair only exists in a partition of several files, so only their
-/// footers are read. Returns how many inputs were superseded.
+/// it. Such a pair only exists in a partition of several files, and only the
+/// footers of its merged files (named so) are read. Returns how many inputs
+/// were superseded.
 pub fn finish_interrupted_merges(dir: &DataDir, table: Table) -> Result<usize, StoreError> {
+    let name_of = |f: &PathBuf| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let merged_tag = format!("{MERGED_TAG}.parquet");
     let mut superseded = 0;
     for (partition, _) in dir.partitions(table)? {
         let files = dir.partition_files(table, partition)?;
         if files.len() < 2 {
             continue;
         }
-        for merged in &files {
+        for merged in files.iter().filter(|f| name_of(f).ends_with(&merged_tag)) {
             let Ok(Some(names)) = footer_value(merged, META_COMPACTED_FROM) else { continue };
-            let name_of = |f: &PathBuf| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let left: Vec<PathBuf> = files.iter().filter(|f| f.exists() && names.split(',').any(|n| n == name_of(f))).cloned().collect();
+            let inputs: HashSet<&str> = names.split(',').collect();
+            let left: Vec<PathBuf> = files.iter().filter(|f| f.exists() && inputs.contains(name_of(f).as_str())).cloned().collect();
             if !left.is_empty() {
                 tracing::warn!(table = table.name(), partition = %partition.dir_name(), inputs = left.len(), "finishing a merge a crash interrupted");
                 supersede(dir, &left)?;

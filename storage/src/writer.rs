@@ -79,21 +79,23 @@ impl FileWriter {
         batch: &RecordBatch,
         metadata: &[(String, String)],
     ) -> Result<WrittenFile, StoreError> {
-        self.stage_file(table, partition, batch, metadata)?.publish()
+        self.stage_file(table, partition, batch, metadata, "")?.publish()
     }
 
     /// Writes one already-sorted batch as a complete, fsynced file of
-    /// `partition` that readers do not see until it is published.
+    /// `partition` that readers do not see until it is published. `tag` ends
+    /// the file's name before `.parquet` (e.g. `.merged`; empty for a flush).
     pub fn stage_file(
         &self,
         table: Table,
         partition: HourPartition,
         batch: &RecordBatch,
         metadata: &[(String, String)],
+        tag: &str,
     ) -> Result<StagedFile, StoreError> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let name = format!("{now_ms}-{}-{seq:06}.parquet", self.writer_id);
+        let name = format!("{now_ms}-{}-{seq:06}{tag}.parquet", self.writer_id);
         let staging = self.dir.staging_dir().join(format!("{name}.tmp"));
         let final_dir = self.dir.partition_dir(table, partition);
         let final_path = final_dir.join(&name);
