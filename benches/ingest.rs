@@ -32,7 +32,7 @@ use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_storage::compact::{CompactionPolicy, compact_table};
 use toolpulse_storage::props::WriteOptions;
-use toolpulse_storage::layout::{HourPartition, NANOS_PER_HOUR};
+use toolpulse_storage::layout::HourPartition;
 use toolpulse_storage::{DataDir, FileWriter, Table};
 
 #[path = "../tests/common/tansu.rs"]
@@ -100,7 +100,7 @@ fn compact_closed_hours(out: &Path) -> (usize, u64, u64) {
     let closed_hours_bytes = || {
         let now = toolpulse_schemas::timestamp::now_ns();
         let listed = files.data_dir().list_files(Table::ToolCalls).unwrap().into_iter();
-        let closed = listed.filter(|(path, _)| HourPartition::of_file(path).is_some_and(|p| p.start_ns() + NANOS_PER_HOUR <= now));
+        let closed = listed.filter(|(path, _)| HourPartition::of_file(path).is_some_and(|p| p.end_ns() <= now));
         closed.map(|(path, _)| std::fs::metadata(path).unwrap().len()).sum::<u64>()
     };
     let before = closed_hours_bytes();

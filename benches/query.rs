@@ -160,16 +160,17 @@ fn main() {
     let base = std::env::var("BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir().join("toolpulse-bench"));
     let dir = base.join(format!("query-{events}"));
     let end = dataset(&dir, events);
+    let files = FileWriter::new(DataDir::new(&dir), WriteOptions::default());
     let started = Instant::now();
-    let summary = summarize(&FileWriter::new(DataDir::new(&dir), WriteOptions::default())).unwrap();
+    let summary = summarize(&files).unwrap();
     if summary.hours_built > 0 {
         println!("latency_1m: {} hours ({} rows) built from rollups_1m in {:.2} s", summary.hours_built, summary.rows, started.elapsed().as_secs_f64());
     }
     // What the server's summary job costs every 10 s when nothing changed.
     let started = Instant::now();
-    let idle = summarize(&FileWriter::new(DataDir::new(&dir), WriteOptions::default())).unwrap();
+    let idle = summarize(&files).unwrap();
     assert_eq!(idle.hours_built, 0, "nothing changed since the pass before");
-    let hours = DataDir::new(&dir).partitions(Table::Rollups1m).unwrap().len();
+    let hours = files.data_dir().partitions(Table::Rollups1m).unwrap().len();
     println!("latency_1m: a pass with nothing to rebuild checks {hours} hours in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     let raw_glob = format!("{}/tool_calls/*/*/*.parquet", dir.display());
     let (from, to) = (ts(end - DAY_MS), ts(end));

@@ -19,7 +19,6 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
-use toolpulse_storage::layout::NANOS_PER_HOUR;
 use toolpulse_storage::swap::SwapSequence;
 use toolpulse_storage::{DataDir, Table};
 
@@ -51,7 +50,7 @@ impl StoreTable {
         let range = TimeRange::from_filters(filters, self.table.time_column());
         let parts = self.dir.partitions(self.table).map_err(store_err)?;
         let mut urls = Vec::with_capacity(parts.len());
-        for (p, path) in parts.into_iter().filter(|(p, _)| range.overlaps(p.start_ns(), p.start_ns() + NANOS_PER_HOUR)) {
+        for (p, path) in parts.into_iter().filter(|(p, _)| range.overlaps(p.start_ns(), p.end_ns())) {
             if !self.table.replaced_per_hour() {
                 urls.push(ListingTableUrl::parse(format!("{}/", path.display()))?);
             } else if let Some(newest) = self.dir.partition_files(self.table, p).map_err(store_err)?.pop() {

@@ -99,6 +99,11 @@ impl HourPartition {
         self.hour * NANOS_PER_HOUR
     }
 
+    /// The first nanosecond after the hour.
+    pub fn end_ns(self) -> i64 {
+        self.start_ns() + NANOS_PER_HOUR
+    }
+
     /// Reads `date=YYYY-MM-DD` and `hour=HH` directory names back.
     pub fn parse(date_dir: &str, hour_dir: &str) -> Option<Self> {
         let date = chrono::NaiveDate::parse_from_str(date_dir.strip_prefix("date=")?, "%Y-%m-%d").ok()?;
