@@ -6,7 +6,8 @@
 //!    DuckDB infers the schema from the first 20,480 lines by default and then
 //!    fails on a rare optional field seen later (`jsonrpc_error_code`), so the
 //!    schema it infers from the whole file (untimed) is passed as `columns`.
-//! 2. Bytes per event on disk, toolpulse's files against DuckDB's file.
+//! 2. Bytes per event on disk, toolpulse's files against DuckDB's file, and
+//!    the columns where the two differ.
 //! 3. Kafka → durable Parquet: events pre-produced to a tansu broker, then a
 //!    `toolpulse serve` process consumes them; sustained events/s, peak RSS,
 //!    and the CPU time per event of toolpulse and of the broker. Beside it, the
@@ -16,11 +17,13 @@
 //! `cargo bench --bench ingest` (env: `EVENTS`, `KAFKA_EVENTS`, `BENCH_DIR`;
 //! `SKIP_FILE=1` runs only the Kafka part).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parquet::file::reader::{FileReader as _, SerializedFileReader};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
 
@@ -59,6 +62,53 @@ fn dir_bytes(p: &Path) -> u64 {
     total
 }
 
+/// The Parquet files under `p`, at any depth.
+fn parquet_files(p: &Path) -> Vec<PathBuf> {
+    if p.is_file() {
+        return vec![p.to_path_buf()];
+    }
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        files.extend(parquet_files(&e.path()).into_iter().filter(|f| f.extension().is_some_and(|x| x == "parquet")));
+    }
+    files
+}
+
+/// Rows of the Parquet file at `path`, from its footer.
+fn parquet_rows(path: &Path) -> u64 {
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    reader.metadata().file_metadata().num_rows() as u64
+}
+
+/// Compressed bytes of each column (leaf path, pages and dictionary together)
+/// summed over the Parquet files under `p`, read from their footers.
+fn column_bytes(p: &Path) -> BTreeMap<String, u64> {
+    let mut sizes = BTreeMap::new();
+    for file in parquet_files(p) {
+        let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+        for column in reader.metadata().row_groups().iter().flat_map(|rg| rg.columns()) {
+            *sizes.entry(column.column_path().string()).or_default() += column.compressed_size() as u64;
+        }
+    }
+    sizes
+}
+
+/// Where two stores of the same events differ in size: every column whose
+/// bytes per event differ by at least 0.05, largest difference first.
+fn print_column_differences(ours: &Path, theirs: &Path, events: usize) {
+    let (ours, theirs) = (column_bytes(ours), column_bytes(theirs));
+    let per_event = |sizes: &BTreeMap<String, u64>, c: &str| sizes.get(c).copied().unwrap_or(0) as f64 / events as f64;
+    let mut rows: Vec<(String, f64, f64)> = ours.keys().chain(theirs.keys()).collect::<BTreeSet<_>>().into_iter()
+        .map(|c| (c.clone(), per_event(&ours, c), per_event(&theirs, c)))
+        .filter(|(_, a, b)| (a - b).abs() >= 0.05)
+        .collect();
+    rows.sort_by(|x, y| (y.1 - y.2).abs().total_cmp(&(x.1 - x.2).abs()));
+    println!("  bytes/event by column where they differ (toolpulse, duckdb):");
+    for (column, a, b) in rows {
+        println!("    {column:<24} {a:6.2} {b:6.2}   {:+.2}", a - b);
+    }
+}
+
 fn generate(path: &Path, events: usize, rt: &tokio::runtime::Runtime) {
     let ok = path.with_extension("complete");
     if std::fs::read_to_string(&ok).is_ok_and(|s| s.trim() == events.to_string()) {
@@ -93,21 +143,24 @@ fn toolpulse_import(file: &Path, out: &Path, rt: &tokio::runtime::Runtime) -> (f
 
 /// Compacts the `tool_calls` hours of `out` that have closed, as the server's
 /// compaction job does once they have (here without its grace period): the
-/// form data keeps on disk. Returns (events in closed hours, their bytes
+/// form data keeps on disk. The open hour is merged by size tier meanwhile and
+/// left out of the figures. Returns (events in closed hours, their bytes
 /// before, after).
-fn compact_closed_hours(out: &Path) -> (usize, u64, u64) {
+fn compact_closed_hours(out: &Path) -> (u64, u64, u64) {
     let files = FileWriter::new(DataDir::new(out), WriteOptions::default());
-    let closed_hours_bytes = || {
+    let closed_hours = || {
         let now = toolpulse_schemas::timestamp::now_ns();
         let listed = files.data_dir().list_files(Table::ToolCalls).unwrap().into_iter();
         let closed = listed.filter(|(path, _)| HourPartition::of_file(path).is_some_and(|p| p.end_ns() <= now));
-        closed.map(|(path, _)| std::fs::metadata(path).unwrap().len()).sum::<u64>()
+        closed.fold((0, 0), |(rows, bytes), (path, _)| (rows + parquet_rows(&path), bytes + std::fs::metadata(path).unwrap().len()))
     };
-    let before = closed_hours_bytes();
+    let (rows, before) = closed_hours();
     let policy = CompactionPolicy { settle: Duration::ZERO, closed_hour_grace: Duration::ZERO, ..CompactionPolicy::default() };
     let report = compact_table(&files, Table::ToolCalls, &policy).unwrap();
     assert_eq!(report.rows_in, report.rows_out, "the generated file holds no duplicate event ids");
-    (report.rows_out, before, closed_hours_bytes())
+    let (rows_after, after) = closed_hours();
+    assert_eq!(rows, rows_after, "compaction keeps every row of the closed hours");
+    (rows, before, after)
 }
 
 /// DuckDB's `COPY` of `file` to `out`; with `keep_nanoseconds`, the
@@ -306,6 +359,7 @@ fn main() {
     let (_, dk_ns_bytes) = duckdb_copy(&file, &work.join("duckdb-ns.parquet"), true);
     let dk_ns_bpe = dk_ns_bytes as f64 / events as f64;
     println!("  duckdb keeping nanoseconds (TIMESTAMP_NS): {dk_ns_bpe:.1}   ratio {:.3}x", tp_bpe / dk_ns_bpe);
+    print_column_differences(&work.join("tp-data").join(Table::ToolCalls.name()), &work.join("duckdb.parquet"), events);
     let (closed_rows, closed_before, closed_after) = compact_closed_hours(&work.join("tp-data"));
     println!(
         "  after compaction of the closed hours ({closed_rows} events): {:.1} bytes/event before, {:.1} after   ratio {:.3}x",
