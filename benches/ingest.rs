@@ -148,8 +148,9 @@ fn toolpulse_import(file: &Path, out: &Path, rt: &tokio::runtime::Runtime) -> (f
 /// before, after).
 fn compact_closed_hours(out: &Path) -> (u64, u64, u64) {
     let files = FileWriter::new(DataDir::new(out), WriteOptions::default());
+    // One instant for both counts, so that an hour closing meanwhile is not in one only.
+    let now = toolpulse_schemas::timestamp::now_ns();
     let closed_hours = || {
-        let now = toolpulse_schemas::timestamp::now_ns();
         let listed = files.data_dir().list_files(Table::ToolCalls).unwrap().into_iter();
         let closed = listed.filter(|(path, _)| HourPartition::of_file(path).is_some_and(|p| p.end_ns() <= now));
         closed.fold((0, 0), |(rows, bytes), (path, _)| (rows + parquet_rows(&path), bytes + std::fs::metadata(path).unwrap().len()))
