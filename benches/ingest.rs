@@ -328,6 +328,7 @@ fn kafka_bench(events: usize, work: &Path, rt: &tokio::runtime::Runtime) {
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is read from the command line.
     allocator::keep_freed_memory_longer();
+    allocator::without_transparent_huge_pages();
     let events = env_usize("EVENTS", 10_000_000);
     let skip_file = std::env::var("SKIP_FILE").is_ok();
     let kafka_events = env_usize("KAFKA_EVENTS", 2_000_000);

@@ -7,6 +7,7 @@ use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     allocator::keep_freed_memory_longer();
+    allocator::without_transparent_huge_pages();
     let cli = cli::Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let _telemetry = {
