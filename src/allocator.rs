@@ -43,7 +43,7 @@ pub fn keep_freed_memory_longer() -> bool {
 }
 
 /// `mi_option_allow_thp`, by its place in mimalloc v3's `mi_option_e`.
-const ALLOW_THP: mi_option_t = 45;
+const ALLOW_THP: mi_option_t = 43;
 
 /// Turns transparent huge pages off for the process, as
 /// `MIMALLOC_ALLOW_THP=0` in the environment does (mimalloc reads that only
