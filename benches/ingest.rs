@@ -23,6 +23,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::reader::{FileReader as _, SerializedFileReader};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
@@ -74,10 +75,14 @@ fn parquet_files(p: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The footer of the Parquet file at `path`.
+fn footer(path: &Path) -> ParquetMetaData {
+    SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap().metadata().clone()
+}
+
 /// Rows of the Parquet file at `path`, from its footer.
 fn parquet_rows(path: &Path) -> u64 {
-    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    reader.metadata().file_metadata().num_rows() as u64
+    footer(path).file_metadata().num_rows() as u64
 }
 
 /// Compressed bytes of each column (leaf path, pages and dictionary together)
@@ -85,8 +90,7 @@ fn parquet_rows(path: &Path) -> u64 {
 fn column_bytes(p: &Path) -> BTreeMap<String, u64> {
     let mut sizes = BTreeMap::new();
     for file in parquet_files(p) {
-        let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
-        for column in reader.metadata().row_groups().iter().flat_map(|rg| rg.columns()) {
+        for column in footer(&file).row_groups().iter().flat_map(|rg| rg.columns()) {
             *sizes.entry(column.column_path().string()).or_default() += column.compressed_size() as u64;
         }
     }
