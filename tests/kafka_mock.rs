@@ -3,7 +3,8 @@
 //! topic/partition/offset, and the group's committed offsets cover everything;
 //! also when the writer is behind and the source has to wait for it. A trickle
 //! of events is stored within seconds. When the writer is gone the source
-//! stops, having committed only what was stored.
+//! stops, having committed only what was stored. What the consumer cannot read
+//! (a missing topic) is counted on `/metrics` by its error code.
 
 mod common;
 
@@ -15,7 +16,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use toolpulse_ingest::kafka::{KafkaConfig, KafkaSource};
-use toolpulse_ingest::metrics::SourceLabels;
+use toolpulse_ingest::metrics::{ErrorLabels, SourceLabels};
 use toolpulse_ingest::{IngestMetrics, IngestWriter, WriterConfig};
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::{DataDir, FileWriter, Table};
@@ -52,6 +53,10 @@ struct Running {
 }
 
 fn start(brokers: &str, wcfg: WriterConfig, chunk_messages: usize) -> Running {
+    start_on(brokers, TOPIC, wcfg, chunk_messages)
+}
+
+fn start_on(brokers: &str, topic: &str, wcfg: WriterConfig, chunk_messages: usize) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let data = DataDir::new(dir.path());
@@ -64,7 +69,7 @@ fn start(brokers: &str, wcfg: WriterConfig, chunk_messages: usize) -> Running {
     };
     let kcfg = KafkaConfig {
         brokers: brokers.to_owned(),
-        topics: vec![TOPIC.into()],
+        topics: vec![topic.into()],
         group_id: "toolpulse-test".into(),
         chunk_messages,
         ..KafkaConfig::default()
@@ -230,4 +235,18 @@ fn when_the_writer_is_gone_the_source_stops_and_commits_only_what_is_stored() {
     let committed: i64 = committed_offsets(&brokers).into_iter().flatten().sum();
     assert_eq!(stored, 2000, "nothing was stored after the writer died");
     assert!(committed <= stored as i64, "committed {committed} offsets but stored only {stored} events");
+}
+
+#[test]
+fn a_topic_the_consumer_cannot_read_is_counted_by_error_code() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let running = start_on(&brokers, "no-such-topic", WriterConfig::default(), KafkaConfig::default().chunk_messages);
+    let metrics = running.metrics.clone();
+    let errors = |code: &str| metrics.consumer_errors.get_or_create(&ErrorLabels { code: code.into() }).get();
+    assert!(
+        common::wait_until(Duration::from_secs(30), || errors("UnknownTopicOrPartition") > 0),
+        "no UnknownTopicOrPartition error counted for a topic the cluster does not have"
+    );
+    running.source.stop().unwrap();
 }

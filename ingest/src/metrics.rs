@@ -34,6 +34,12 @@ pub struct ResultLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// librdkafka's error code, e.g. `UnknownTopicOrPartition`, `BadCompression`.
+    pub code: String,
+}
+
 /// Counters shared by every source and the writer.
 #[derive(Clone)]
 pub struct IngestMetrics {
@@ -49,6 +55,7 @@ pub struct IngestMetrics {
     pub busy_refusals: Family<SourceLabels, Counter>,
     pub consumer_lag: Family<PartitionLabels, Gauge>,
     pub commits: Family<ResultLabels, Counter>,
+    pub consumer_errors: Family<ErrorLabels, Counter>,
 }
 
 impl Default for IngestMetrics {
@@ -66,6 +73,7 @@ impl Default for IngestMetrics {
             busy_refusals: Family::default(),
             consumer_lag: Family::default(),
             commits: Family::default(),
+            consumer_errors: Family::default(),
         }
     }
 }
@@ -86,6 +94,12 @@ impl IngestMetrics {
         r.register("busy_refusals", "Requests refused because the writer was behind", self.busy_refusals.clone());
         r.register("kafka_consumer_lag", "Messages between the committed offset and the high watermark", self.consumer_lag.clone());
         r.register("kafka_commits", "Kafka offset commits, by result", self.commits.clone());
+        r.register(
+            "kafka_consumer_errors",
+            "Errors the Kafka consumer reported (a subscribed topic missing, a record batch it cannot decode, a broker \
+             it cannot reach), by librdkafka error code",
+            self.consumer_errors.clone(),
+        );
     }
 
     pub fn accept(&self, source: &str, n: u64) {

@@ -15,7 +15,7 @@ use super::KafkaConfig;
 use super::chunk::{Chunk, DecodeLost, Decoding, Ready};
 use super::offsets::{InFlight, NextOffsets, to_tpl};
 use crate::error::IngestError;
-use crate::metrics::{IngestMetrics, PartitionLabels, ResultLabels};
+use crate::metrics::{ErrorLabels, IngestMetrics, PartitionLabels, ResultLabels};
 use crate::writer::WriterHandle;
 
 /// Chunks handed over but not yet accepted by the writer. While this many wait,
@@ -242,6 +242,8 @@ impl Consumer {
                 Some(Err(KafkaError::PartitionEOF(_))) | None => unchecked = 0,
                 Some(Err(e)) => {
                     unchecked = 0;
+                    let code = e.rdkafka_error_code().map_or_else(|| "Other".to_owned(), |c| format!("{c:?}"));
+                    self.shared.metrics.consumer_errors.get_or_create(&ErrorLabels { code }).inc();
                     tracing::warn!(error = %e, "kafka consumer error");
                 }
             }
