@@ -31,14 +31,21 @@ const PURGE_DELAY_MS: c_long = 30_000;
 /// environment wins, and nothing is set should [`PURGE_DELAY`] ever name a
 /// different option. Returns whether it was applied.
 pub fn keep_freed_memory_longer() -> bool {
+    set_over_default(PURGE_DELAY, DEFAULT_PURGE_DELAY_MS, PURGE_DELAY_MS)
+}
+
+/// Sets mimalloc's `option` to `value` only while it holds `default`: the
+/// check guards against an index that names another option in some mimalloc
+/// version. Returns whether `option` now holds `value`.
+fn set_over_default(option: mi_option_t, default: c_long, value: c_long) -> bool {
     // SAFETY: reading and setting a mimalloc option is thread-safe and takes
-    // effect for later purges; the option index is checked by its default.
+    // effect for later allocations and purges.
     unsafe {
-        if mi_option_get(PURGE_DELAY) != DEFAULT_PURGE_DELAY_MS {
+        if mi_option_get(option) != default {
             return false;
         }
-        mi_option_set(PURGE_DELAY, PURGE_DELAY_MS);
-        mi_option_get(PURGE_DELAY) == PURGE_DELAY_MS
+        mi_option_set(option, value);
+        mi_option_get(option) == value
     }
 }
 
@@ -64,19 +71,15 @@ pub fn without_transparent_huge_pages() -> bool {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
         return false;
     }
-    // SAFETY: reading and setting a mimalloc option is thread-safe; the option
-    // index is checked by its default. PR_SET_THP_DISABLE takes no pointers and
-    // affects only how this process's memory is faulted in.
-    unsafe {
-        if mi_option_get(ALLOW_THP) != 1 {
-            return false;
-        }
-        // No more `madvise(MADV_HUGEPAGE)` on new arenas...
-        mi_option_set(ALLOW_THP, 0);
-        // ...and none for the ones mapped already: the kernel checks this flag
-        // at each fault.
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0
+    // No more `madvise(MADV_HUGEPAGE)` on new arenas...
+    if !set_over_default(ALLOW_THP, 1, 0) {
+        return false;
     }
+    // ...and none for the ones mapped already: the kernel checks this flag at
+    // each fault.
+    // SAFETY: PR_SET_THP_DISABLE takes no pointers and affects only how this
+    // process's memory is faulted in.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
 }
 
 #[cfg(test)]
