@@ -124,3 +124,49 @@ async fn gzip_json_arrays_oversize_and_all_bad() {
     assert_eq!(v["errors"][0]["code"], "negative");
     s.shutdown().await.unwrap();
 }
+
+/// Log shippers compress with more than gzip (Vector and the OpenTelemetry
+/// Collector offer zstd and deflate): each is inflated, and a coding the server
+/// does not know gets 415 naming it, not a parse error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zstd_and_deflate_bodies_are_inflated_and_unknown_codings_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let c = reqwest::Client::new();
+    let (lines, good, bad) = common::generated_lines(60, 11, 5);
+    let ndjson: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    zlib.write_all(&ndjson).unwrap();
+    let bodies = [("zstd", zstd::encode_all(&ndjson[..], 3).unwrap()), ("deflate", zlib.finish().unwrap())];
+    for (coding, body) in bodies {
+        let r = c
+            .post(url(&s, "/v1/events"))
+            .bearer_auth("test-token-123")
+            .header("content-type", "application/x-ndjson")
+            .header("content-encoding", coding)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{coding}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!((v["accepted"].as_u64(), v["rejected"].as_u64()), (Some(good.len() as u64), Some(bad as u64)), "{coding}: {v}");
+    }
+    // The second body repeated the first one's events: stored once.
+    let stored = common::event_id_counts(dir.path());
+    assert_eq!(stored.len(), good.len());
+    assert!(good.iter().all(|id| stored.get(id) == Some(&1)), "every good event stored once");
+
+    let r = c
+        .post(url(&s, "/v1/events"))
+        .bearer_auth("test-token-123")
+        .header("content-encoding", "br")
+        .body(ndjson.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\\\"br\\\"") || text.contains("\"br\""), "{text}");
+    s.shutdown().await.unwrap();
+}

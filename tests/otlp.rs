@@ -62,16 +62,24 @@ fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
     }
 }
 
+/// Runs the Python SDK's exporter (`tests/peers/otlp_send.py`) against `s` with
+/// the given compression; returns the tool calls it says it made.
+async fn python_sdk_export(s: &RunningServer, compression: &'static str) -> Vec<Value> {
+    let endpoint = format!("http://{}/v1/traces", s.addr);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/otlp_send.py");
+    let run = move || Command::new("python3").args([script, &endpoint, TOKEN, compression]).output().unwrap();
+    let out = tokio::task::spawn_blocking(run).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(expected.len(), 6);
+    expected
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_spans_become_tool_calls_spans_and_chains() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path()).await;
-    let endpoint = format!("http://{}/v1/traces", s.addr);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/otlp_send.py");
-    let out = tokio::task::spawn_blocking(move || Command::new("python3").args([script, &endpoint, TOKEN]).output().unwrap()).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let expected: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(expected.len(), 6);
+    let expected = python_sdk_export(&s, "gzip").await;
 
     // The SDK's exporter waits for our answer, which comes once the rows are durable.
     let rows = sql(&s, "SELECT encode(CAST(trace_id AS BYTEA), 'hex') AS t, encode(CAST(span_id AS BYTEA), 'hex') AS s, server, tool, outcome, chain_depth, agent_id, protocol_version, transport FROM tool_calls").await;
@@ -99,6 +107,22 @@ async fn python_sdk_spans_become_tool_calls_spans_and_chains() {
     assert_eq!(chains.len(), 1, "all calls share the agent's trace: {chains:?}");
     assert_eq!((chains[0]["depth"].as_u64(), chains[0]["calls"].as_u64(), chains[0]["servers"].as_u64()), (Some(3), Some(6), Some(4)));
     assert!(chains[0]["duration_ms"].as_f64().unwrap() >= 0.0);
+    s.shutdown().await.unwrap();
+}
+
+/// The SDK's exporter also offers deflate (a zlib stream) and no compression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_deflate_and_uncompressed_exports_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let mut expected = python_sdk_export(&s, "deflate").await;
+    expected.extend(python_sdk_export(&s, "none").await);
+    let rows = sql(&s, "SELECT encode(CAST(span_id AS BYTEA), 'hex') AS s, outcome FROM tool_calls").await;
+    let got: BTreeMap<&str, &Value> = rows.iter().map(|r| (r["s"].as_str().unwrap(), &r["outcome"])).collect();
+    assert_eq!(got.len(), 12, "{rows:?}");
+    for e in &expected {
+        assert_eq!(got.get(e["span_id"].as_str().unwrap()).copied(), Some(&e["outcome"]), "{e}");
+    }
     s.shutdown().await.unwrap();
 }
 

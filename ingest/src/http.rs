@@ -90,9 +90,9 @@ async fn handle(st: &HttpState, headers: &HeaderMap, body: Body, request_id: Str
         .await
         .map_err(|_| HttpError::TooLarge(format!("request body exceeds {} bytes", st.cfg.max_body_bytes)))?;
     let bytes = decompress(headers, raw, st.cfg.max_decompressed_bytes).map_err(|e| match e {
-        CompressionError::Invalid(_) => HttpError::BadRequest(e.to_string()),
+        CompressionError::Invalid { .. } => HttpError::BadRequest(e.to_string()),
         CompressionError::TooLarge(_) => HttpError::TooLarge(e.to_string()),
-        CompressionError::Unsupported(enc) => HttpError::UnsupportedEncoding(enc),
+        CompressionError::Unsupported(_) => HttpError::UnsupportedEncoding(e.to_string()),
     })?;
     let ctx = DecodeContext { limits: st.cfg.limits.clone(), now_ns: now_ns(), request_id: request_id.clone() };
     let decoded = tokio::task::spawn_blocking(move || decode_body(&bytes, &ctx))
@@ -144,9 +144,7 @@ impl HttpError {
         let (status, message, retry) = match self {
             HttpError::BadRequest(m) => (StatusCode::BAD_REQUEST, m, false),
             HttpError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m, false),
-            HttpError::UnsupportedEncoding(e) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported Content-Encoding {e:?}; use gzip or none"), false)
-            }
+            HttpError::UnsupportedEncoding(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m, false),
             HttpError::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, m, true),
             HttpError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m, true),
             HttpError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m, false),

@@ -1,7 +1,7 @@
 """Sends MCP tool-call spans to toolpulse with the OpenTelemetry Python SDK's
 OTLP/HTTP exporter (protobuf), shaped by the MCP semantic conventions.
 
-usage: otlp_send.py ENDPOINT TOKEN [json]
+usage: otlp_send.py ENDPOINT TOKEN [gzip|deflate|none]
 
 Prints one JSON line per tool call it made: its trace and span ids, and the
 outcome and chain depth toolpulse should record.
@@ -18,7 +18,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 endpoint, token = sys.argv[1], sys.argv[2]
-exporter = OTLPSpanExporter(endpoint=endpoint, headers={"Authorization": f"Bearer {token}"}, compression=Compression.Gzip)
+compression = {"gzip": Compression.Gzip, "deflate": Compression.Deflate, "none": Compression.NoCompression}[
+    sys.argv[3] if len(sys.argv) > 3 else "gzip"
+]
+exporter = OTLPSpanExporter(endpoint=endpoint, headers={"Authorization": f"Bearer {token}"}, compression=compression)
 provider = TracerProvider(resource=Resource.create({"service.name": "mcp-gateway", "service.version": "2.3.1"}))
 provider.add_span_processor(BatchSpanProcessor(exporter))
 tracer = provider.get_tracer("mcp-tests")
