@@ -186,6 +186,20 @@ async fn grpc_export_with_token_and_partial_success_over_http() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let v: Value = r.json().await.unwrap();
     assert!(v["message"].as_str().unwrap().contains("invalid OTLP JSON"), "{v}");
+    // A coding the server does not know: 415, naming the ones it does.
+    let r = http
+        .post(format!("http://{}/v1/traces", s.addr))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .header("content-encoding", "snappy")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.headers()["accept-encoding"], "gzip, zstd, deflate");
+    let v: Value = r.json().await.unwrap();
+    assert!(v["message"].as_str().unwrap().contains("\"snappy\""), "{v}");
     // OTLP/JSON works too.
     let json = serde_json::json!({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "notes"}}]},
         "scopeSpans": [{"spans": [{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "tools/call note",

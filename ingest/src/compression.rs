@@ -6,6 +6,10 @@ use std::io::Read;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 
+/// The codings a request body may come in, as a refusal's `Accept-Encoding`
+/// lists them (RFC 7694: a 415 for an unknown coding should name the known ones).
+pub const ACCEPTED_CODINGS: &str = "gzip, zstd, deflate";
+
 /// Why a body could not be inflated.
 #[derive(Debug, thiserror::Error)]
 pub enum CompressionError {

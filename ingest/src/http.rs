@@ -17,7 +17,7 @@ use toolpulse_schemas::DecodeLimits;
 use toolpulse_schemas::timestamp::now_ns;
 
 use crate::body::{DecodeContext, LineError, decode_body};
-use crate::compression::{CompressionError, decompress};
+use crate::compression::{ACCEPTED_CODINGS, CompressionError, decompress};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::writer::{Submission, WriterHandle};
@@ -152,6 +152,9 @@ impl HttpError {
         let mut resp = (status, axum::Json(json!({"request_id": request_id, "error": message}))).into_response();
         if retry {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            resp.headers_mut().insert(header::ACCEPT_ENCODING, HeaderValue::from_static(ACCEPTED_CODINGS));
         }
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body is left unread: the connection cannot be reused.

@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest
 use prost::Message;
 
 use super::{OtlpContext, export};
-use crate::compression::{CompressionError, decompress};
+use crate::compression::{ACCEPTED_CODINGS, CompressionError, decompress};
 use crate::error::IngestError;
 
 pub fn router(ctx: OtlpContext) -> Router {
@@ -92,6 +92,11 @@ async fn traces(State(ctx): State<OtlpContext>, headers: HeaderMap, body: Body) 
     let bytes = match decompress(&headers, raw, ctx.max_decompressed_bytes) {
         Ok(b) => b,
         Err(e @ CompressionError::TooLarge(_)) => return status(enc, StatusCode::PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED, e.to_string(), false),
+        Err(e @ CompressionError::Unsupported(_)) => {
+            let mut refused = status(enc, StatusCode::UNSUPPORTED_MEDIA_TYPE, INVALID_ARGUMENT, e.to_string(), false);
+            refused.headers_mut().insert(header::ACCEPT_ENCODING, HeaderValue::from_static(ACCEPTED_CODINGS));
+            return refused;
+        }
         Err(e) => return status(enc, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, e.to_string(), false),
     };
     let req = match decode(enc, &bytes) {
