@@ -79,8 +79,8 @@ pub fn decompress(headers: &HeaderMap, raw: Bytes, max: usize) -> Result<Bytes, 
         return Ok(raw);
     }
     let invalid = |e: std::io::Error| CompressionError::Invalid { encoding: coding.name(), detail: e.to_string() };
-    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(max + 1));
-    coding.reader(&raw).map_err(invalid)?.take(max as u64 + 1).read_to_end(&mut out).map_err(invalid)?;
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(max.saturating_add(1)));
+    coding.reader(&raw).map_err(invalid)?.take((max as u64).saturating_add(1)).read_to_end(&mut out).map_err(invalid)?;
     if out.len() > max {
         return Err(CompressionError::TooLarge(max));
     }

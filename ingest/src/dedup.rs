@@ -38,6 +38,8 @@ pub struct RecentIds {
     /// The sequence number of the next new key.
     next: u64,
     capacity: usize,
+    /// Keys held that start a sweep.
+    sweep_at: usize,
 }
 
 /// Folds a 16-byte event key to 64 bits.
@@ -47,8 +49,13 @@ pub fn fold(key: &[u8; 16]) -> u64 {
 }
 
 impl RecentIds {
+    /// The table is sized for the most keys it will hold at once, so it never
+    /// grows (growing holds the old and the new table at once). Only its
+    /// control bytes are written now; a slot's memory is touched when first used.
     pub fn new(capacity: usize) -> Self {
-        Self { seq_of: HashMap::default(), next: 0, capacity }
+        let sweep_at = if capacity == 0 { 0 } else { capacity.saturating_add(capacity / 2).max(capacity.saturating_add(1)) };
+        let seq_of = HashMap::with_capacity_and_hasher(sweep_at, BuildHasherDefault::default());
+        Self { seq_of, next: 0, capacity, sweep_at }
     }
 
     /// How many keys the window remembers.
@@ -74,7 +81,7 @@ impl RecentIds {
             }
         }
         self.next += 1;
-        if self.seq_of.len() >= self.capacity.saturating_add(self.capacity / 2).max(self.capacity + 1) {
+        if self.seq_of.len() >= self.sweep_at {
             let oldest_kept = self.oldest_kept();
             self.seq_of.retain(|_, seq| *seq >= oldest_kept);
         }
