@@ -17,7 +17,7 @@ pub enum CompressionError {
     Invalid { encoding: &'static str, detail: String },
     #[error("decompressed body exceeds {0} bytes")]
     TooLarge(usize),
-    #[error("unsupported Content-Encoding {0:?}; use gzip, zstd, deflate or none")]
+    #[error("unsupported Content-Encoding {0:?}; use {ACCEPTED_CODINGS} or none", ACCEPTED_CODINGS = ACCEPTED_CODINGS)]
     Unsupported(String),
 }
 
