@@ -3,7 +3,7 @@
 //! side with serde_json reading the same lines into a `serde_json::Value` (a
 //! parse without our validation) and into a borrowed struct of the same fields
 //! (serde's derive: typed, but no value checked). All three run with the
-//! binary's allocator, mimalloc.
+//! binary's allocator and its settings (`src/allocator.rs`).
 //!
 //! `cargo bench --bench decode` (env: `EVENTS`, default 200k; `ROUNDS`, default 5).
 
@@ -11,16 +11,14 @@ use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use toolpulse_gen::{GenSpec, Generator};
-
-// The allocator the binary runs with.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use toolpulse_schemas::{DecodeLimits, decode_event};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+mod common;
+use common::env_usize;
+
+/// The allocator of the `toolpulse` binary and its settings, as it decodes.
+#[path = "../src/allocator.rs"]
+mod allocator;
 
 /// The fields of schema v1 as serde's derive reads them (strings borrowed
 /// where they hold no escapes), without checking any value.
@@ -103,6 +101,8 @@ fn best_of(rounds: usize, lines: &[Vec<u8>], mut f: impl FnMut(&[u8]) -> bool) -
 }
 
 fn main() {
+    allocator::keep_freed_memory_longer();
+    allocator::without_transparent_huge_pages();
     let events = env_usize("EVENTS", 200_000);
     let rounds = env_usize("ROUNDS", 5).max(1);
     let now = toolpulse_schemas::timestamp::now_ns();

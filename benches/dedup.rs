@@ -9,9 +9,8 @@ use std::time::Instant;
 
 use toolpulse_ingest::dedup::RecentIds;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+mod common;
+use common::env_usize;
 
 /// A 16-byte key from a counter (splitmix64 twice: random-looking, like UUIDs).
 fn key(n: u64) -> [u8; 16] {

@@ -42,6 +42,9 @@ use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::layout::HourPartition;
 use toolpulse_storage::{DataDir, FileWriter, Table};
 
+mod common;
+use common::env_usize;
+
 #[path = "../tests/common/tansu.rs"]
 mod tansu;
 use tansu::Tansu;
@@ -50,10 +53,6 @@ use tansu::Tansu;
 /// import measures what it ships.
 #[path = "../src/allocator.rs"]
 mod allocator;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn dir_bytes(p: &Path) -> u64 {
     let mut total = 0;

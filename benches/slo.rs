@@ -21,13 +21,12 @@ use toolpulse_slo::SloEngine;
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::{DataDir, FileWriter, Table};
 
+mod common;
+use common::env_usize;
+
 const MIN_MS: i64 = 60_000;
 const SERVERS: usize = 50;
 const TOOLS: usize = 20;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
