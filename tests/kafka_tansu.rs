@@ -47,6 +47,37 @@ fn ingester(brokers: &str, data_dir: &Path) -> ChildGuard {
     )
 }
 
+/// How many partitions the ingester whose data dir is `data_dir` holds now, from
+/// its log: the last assignment, or none after a revocation (librdkafka's
+/// default assignors are eager: a rebalance revokes everything first).
+fn held_partitions(data_dir: &Path) -> usize {
+    let log = std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default();
+    let mut held = 0;
+    for line in log.lines() {
+        let count = || line.split("partitions=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok());
+        if line.contains("partitions assigned") {
+            held = count().unwrap_or(0);
+        } else if line.contains("partitions revoked") {
+            held = 0;
+        }
+    }
+    held
+}
+
+/// Prints the ingesters' logs if the test fails, so that a failure in CI
+/// says what the group did.
+struct LogsOnFailure(Vec<std::path::PathBuf>);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for path in &self.0 {
+                eprintln!("---- {} ----\n{}", path.display(), std::fs::read_to_string(path).unwrap_or_default());
+            }
+        }
+    }
+}
+
 fn python(script: &str, args: &[&str]) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers").join(script);
     let out = Command::new("python3").arg(path).args(args).output().expect("python3");
@@ -69,8 +100,12 @@ fn confluent_kafka_to_two_ingesters_through_tansu() {
     let (a, b) = (work.path().join("a"), work.path().join("b"));
     let mut first = ingester(&brokers, &a);
     let mut second = ingester(&brokers, &b);
-    let assigned = |d: &Path| std::fs::read_to_string(d.with_extension("log")).unwrap_or_default().contains("partitions assigned");
-    assert!(common::wait_until(Duration::from_secs(60), || assigned(&a) && assigned(&b)), "both ingesters joined the group");
+    let _logs = LogsOnFailure(vec![a.with_extension("log"), b.with_extension("log")]);
+    let settled = || {
+        let (na, nb) = (held_partitions(&a), held_partitions(&b));
+        na > 0 && nb > 0 && na + nb == PARTITIONS
+    };
+    assert!(common::wait_until(Duration::from_secs(90), settled), "the group settled with partitions on both ingesters");
 
     let produced: usize = python("kafka_produce.py", &[&brokers, TOPIC, file.to_str().unwrap(), CODECS]).trim().parse().unwrap();
     assert_eq!(produced, lines.len());

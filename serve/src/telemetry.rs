@@ -1,8 +1,10 @@
-//! toolpulse's own telemetry: `tracing` to stderr, filtered by `RUST_LOG`
+//! toolpulse's own telemetry: `tracing` to stderr (coloured on a terminal only), filtered by `RUST_LOG`
 //! (default `info`), and, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, its spans exported with
 //! OpenTelemetry over OTLP/gRPC (service name `toolpulse`, or `OTEL_SERVICE_NAME`;
 //! the exporter reads the other standard `OTEL_EXPORTER_OTLP_*` variables).
+
+use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
@@ -30,7 +32,8 @@ fn otlp_configured() -> bool {
 /// inside the Tokio runtime: the OTLP exporter connects through it.
 pub fn init() -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only on a terminal: a log redirected to a file or a collector stays plain text.
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     let provider = if otlp_configured() {
         match opentelemetry_otlp::SpanExporter::builder().with_tonic().build() {
             Ok(exporter) => {
