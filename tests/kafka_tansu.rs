@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::ChildGuard;
@@ -25,9 +25,14 @@ const PARTITIONS: usize = 3;
 /// produced with each.
 const CODECS: &str = "none,gzip,snappy,lz4,zstd";
 
-/// Starts an ingester whose log goes to `<data_dir>.log`.
+/// Where the ingester whose data dir is `data_dir` writes its log.
+fn log_of(data_dir: &Path) -> PathBuf {
+    data_dir.with_extension("log")
+}
+
+/// Starts an ingester whose log goes to [`log_of`] its data dir.
 fn ingester(brokers: &str, data_dir: &Path) -> ChildGuard {
-    let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
+    let log = std::fs::File::create(log_of(data_dir)).unwrap();
     let config = data_dir.with_extension("toml");
     std::fs::write(&config, "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n").unwrap();
     ChildGuard(
@@ -51,7 +56,7 @@ fn ingester(brokers: &str, data_dir: &Path) -> ChildGuard {
 /// its log: the last assignment, or none after a revocation (librdkafka's
 /// default assignors are eager: a rebalance revokes everything first).
 fn held_partitions(data_dir: &Path) -> usize {
-    let log = std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default();
+    let log = std::fs::read_to_string(log_of(data_dir)).unwrap_or_default();
     let mut held = 0;
     for line in log.lines() {
         let count = || line.split("partitions=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok());
@@ -66,7 +71,7 @@ fn held_partitions(data_dir: &Path) -> usize {
 
 /// Prints the ingesters' logs if the test fails, so that a failure in CI
 /// says what the group did.
-struct LogsOnFailure(Vec<std::path::PathBuf>);
+struct LogsOnFailure(Vec<PathBuf>);
 
 impl Drop for LogsOnFailure {
     fn drop(&mut self) {
@@ -100,7 +105,7 @@ fn confluent_kafka_to_two_ingesters_through_tansu() {
     let (a, b) = (work.path().join("a"), work.path().join("b"));
     let mut first = ingester(&brokers, &a);
     let mut second = ingester(&brokers, &b);
-    let _logs = LogsOnFailure(vec![a.with_extension("log"), b.with_extension("log")]);
+    let _logs = LogsOnFailure(vec![log_of(&a), log_of(&b)]);
     let settled = || {
         let (na, nb) = (held_partitions(&a), held_partitions(&b));
         na > 0 && nb > 0 && na + nb == PARTITIONS

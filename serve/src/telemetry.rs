@@ -1,8 +1,9 @@
-//! toolpulse's own telemetry: `tracing` to stderr (coloured on a terminal only), filtered by `RUST_LOG`
-//! (default `info`), and, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
-//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, its spans exported with
-//! OpenTelemetry over OTLP/gRPC (service name `toolpulse`, or `OTEL_SERVICE_NAME`;
-//! the exporter reads the other standard `OTEL_EXPORTER_OTLP_*` variables).
+//! toolpulse's own telemetry: `tracing` to stderr (coloured on a terminal
+//! only), filtered by `RUST_LOG` (default `info`), and, when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is
+//! set, its spans exported with OpenTelemetry over OTLP/gRPC (service name
+//! `toolpulse`, or `OTEL_SERVICE_NAME`; the exporter reads the other standard
+//! `OTEL_EXPORTER_OTLP_*` variables).
 
 use std::io::IsTerminal;
 
