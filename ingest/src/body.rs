@@ -140,8 +140,8 @@ pub fn decode_ndjson_parallel(body: &[u8], ctx: &DecodeContext, threads: usize) 
         start = end;
     }
     // Each part numbers its lines from 1; they are shifted once the parts before are counted.
-    // On rayon's pool: its threads (and their allocator caches) outlive the call.
-    let parts: Vec<Decoded> = chunks.par_iter().map(|c| decode_ndjson(c, 1, ctx)).collect();
+    // On the decode pool: its threads (and their allocator caches) outlive the call.
+    let parts: Vec<Decoded> = crate::decode_pool::install(|| chunks.par_iter().map(|c| decode_ndjson(c, 1, ctx)).collect());
     let mut out = Decoded::default();
     for mut p in parts {
         p.shift_lines(out.lines);

@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod compression;
+mod decode_pool;
 pub mod dedup;
 pub mod error;
 pub mod http;

@@ -1,14 +1,18 @@
 //! Orders rows for writing: by hour partition first, then by the table's sort
 //! columns, so that one flush becomes one sorted file per hour. Strings and
 //! integers (all sort columns today) are sorted through integer keys; anything
-//! else through arrow's general lexicographic sort.
+//! else through arrow's general lexicographic sort. The order is computed from
+//! the key columns alone; every column is then copied into it once, the
+//! columns of a large flush in parallel.
 
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array};
-use arrow::compute::{SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch};
-use arrow::datatypes::{DataType, Int64Type, TimestampNanosecondType};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::compute::{SortColumn, cast, concat, concat_batches, lexsort_to_indices, take};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimestampNanosecondType};
+use arrow::error::ArrowError;
+use rayon::prelude::*;
 
 use crate::error::StoreError;
 use crate::layout::{HourPartition, Table};
@@ -27,27 +31,64 @@ pub fn sort_for_write(table: Table, batches: &[RecordBatch]) -> Result<(RecordBa
     if batches.iter().all(|b| b.num_rows() == 0) {
         return Ok((RecordBatch::new_empty(schema), Vec::new()));
     }
-    // One concatenation and one `take` beat interleaving the batches (which
-    // copies map columns row by row).
-    let batch = concat_batches(&schema, batches)?;
-    let sorted = match RowKeys::new(table, &batch)? {
-        Some(keys) => take_record_batch(&batch, &UInt32Array::from(keys.sorted_rows()))?,
-        None => sort_by_lexsort(table, &batch)?,
+    let keys = key_columns(table, batches)?;
+    let order = match RowKeys::new(table, &keys)? {
+        Some(keys) => UInt32Array::from(keys.sorted_rows()),
+        None => lexsort_order(table, &keys)?,
     };
+    let sorted = gather(&schema, batches, &order)?;
     let slices = partition_slices(time_values(table, &sorted)?);
     Ok((sorted, slices))
 }
 
-/// The general path, for sort columns that [`RowKeys`] cannot key.
-fn sort_by_lexsort(table: Table, batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
-    let time = time_values(table, batch)?;
-    let hours: Int64Array = time.iter().map(|t| t.map(|t| HourPartition::of_ns(t).hour)).collect();
-    let mut keys = vec![SortColumn { values: Arc::new(hours), options: None }];
-    for name in table.sort_columns() {
-        keys.push(SortColumn { values: column(batch, name)?.clone(), options: None });
+/// The time column and the sort columns of `batches`, concatenated: all the
+/// order needs, without copying the other columns first.
+fn key_columns(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch, StoreError> {
+    let schema = batches[0].schema();
+    let mut indices = Vec::new();
+    for name in std::iter::once(table.time_column()).chain(table.sort_columns().iter().copied()) {
+        let index = schema.index_of(name).map_err(|_| StoreError::Invalid(format!("no column {name}")))?;
+        if !indices.contains(&index) {
+            indices.push(index);
+        }
     }
-    let indices = lexsort_to_indices(&keys, None)?;
-    Ok(take_record_batch(batch, &indices)?)
+    let projected = batches.iter().map(|b| b.project(&indices)).collect::<Result<Vec<_>, _>>()?;
+    Ok(concat_batches(&projected[0].schema(), &projected)?)
+}
+
+/// Rows from which a gather runs its columns in parallel (below, handing them
+/// to the pool costs more than it saves).
+const PARALLEL_MIN_ROWS: usize = 16 * 1024;
+
+/// Every column of `batches`, concatenated and put in `order`. Each column is
+/// concatenated and taken on its own, so the columns of a large flush are
+/// copied in parallel, and one column at a time is held twice.
+fn gather(schema: &SchemaRef, batches: &[RecordBatch], order: &UInt32Array) -> Result<RecordBatch, StoreError> {
+    let column = |c: usize| -> Result<ArrayRef, ArrowError> {
+        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+        let whole = if parts.len() == 1 { batches[0].column(c).clone() } else { concat(&parts)? };
+        take(&whole, order, None)
+    };
+    let n = schema.fields().len();
+    let columns: Vec<ArrayRef> = if order.len() >= PARALLEL_MIN_ROWS {
+        (0..n).into_par_iter().map(column).collect::<Result<_, _>>()?
+    } else {
+        (0..n).map(column).collect::<Result<_, _>>()?
+    };
+    let options = RecordBatchOptions::new().with_row_count(Some(order.len()));
+    Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
+}
+
+/// The general path, for sort columns that [`RowKeys`] cannot key: the row
+/// order of `keys` by arrow's lexicographic sort.
+fn lexsort_order(table: Table, keys: &RecordBatch) -> Result<UInt32Array, StoreError> {
+    let time = time_values(table, keys)?;
+    let hours: Int64Array = time.iter().map(|t| t.map(|t| HourPartition::of_ns(t).hour)).collect();
+    let mut sort = vec![SortColumn { values: Arc::new(hours), options: None }];
+    for name in table.sort_columns() {
+        sort.push(SortColumn { values: column(keys, name)?.clone(), options: None });
+    }
+    Ok(lexsort_to_indices(&sort, None)?)
 }
 
 fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef, StoreError> {
@@ -90,6 +131,43 @@ impl RowKeys {
 
     /// Row numbers in sorted order.
     fn sorted_rows(&self) -> Vec<u32> {
+        self.sorted_rows_packed().unwrap_or_else(|| self.sorted_rows_by_slices())
+    }
+
+    /// Sorts one `u128` per row: each slot's offset from its smallest value,
+    /// in as many bits as its range needs, then the row number. A contiguous
+    /// sort of plain integers is several times faster than comparing rows'
+    /// key slices through their indices. `None` when a row's key does not fit
+    /// (a flush spanning years of nanoseconds and thousands of hours).
+    fn sorted_rows_packed(&self) -> Option<Vec<u32>> {
+        let (w, rows) = (self.width, self.keys.len() / self.width);
+        let mut min = vec![u64::MAX; w];
+        let mut max = vec![0u64; w];
+        for key in self.keys.chunks_exact(w) {
+            for (s, &v) in key.iter().enumerate() {
+                min[s] = min[s].min(v);
+                max[s] = max[s].max(v);
+            }
+        }
+        let bits: Vec<u32> = min.iter().zip(&max).map(|(lo, hi)| u64::BITS - hi.saturating_sub(*lo).leading_zeros()).collect();
+        if bits.iter().sum::<u32>() + u32::BITS > u128::BITS || rows > u32::MAX as usize {
+            return None;
+        }
+        let mut packed: Vec<u128> = self
+            .keys
+            .chunks_exact(w)
+            .enumerate()
+            .map(|(row, key)| {
+                let key = key.iter().zip(&min).zip(&bits).fold(0u128, |k, ((&v, lo), &b)| (k << b) | u128::from(v - lo));
+                (key << u32::BITS) | row as u128
+            })
+            .collect();
+        packed.sort_unstable();
+        Some(packed.into_iter().map(|k| k as u32).collect())
+    }
+
+    /// The general comparison sort, for keys too wide to pack.
+    fn sorted_rows_by_slices(&self) -> Vec<u32> {
         let w = self.width;
         let mut order: Vec<u32> = (0..(self.keys.len() / w) as u32).collect();
         order.sort_unstable_by(|&a, &b| {
@@ -167,6 +245,7 @@ fn partition_slices(time: &arrow::array::PrimitiveArray<TimestampNanosecondType>
 mod tests {
     use super::*;
     use arrow::array::{StringArray, TimestampNanosecondArray, UInt32Array};
+    use arrow::compute::take_record_batch;
     use arrow::datatypes::{Field, Schema, TimeUnit};
 
     const HOUR_NS: i64 = 3_600_000_000_000;
@@ -206,7 +285,7 @@ mod tests {
         let all = concat_batches(&batches[0].schema(), &batches).unwrap();
         assert!(RowKeys::new(Table::ToolCalls, &all).unwrap().is_some(), "strings and timestamps take the fast path");
         let (fast, slices) = sort_for_write(Table::ToolCalls, &batches).unwrap();
-        let general = sort_by_lexsort(Table::ToolCalls, &all).unwrap();
+        let general = take_record_batch(&all, &lexsort_order(Table::ToolCalls, &all).unwrap()).unwrap();
         // Key columns equal row for row (ties may come in either order).
         for c in 0..3 {
             assert_eq!(fast.column(c), general.column(c), "column {c}");
@@ -216,5 +295,34 @@ mod tests {
         assert_eq!(ids, (0..1200).collect::<Vec<_>>(), "every row once");
         assert!(slices.len() >= 3 && slices.windows(2).all(|w| w[0].partition < w[1].partition && w[0].rows.end == w[1].rows.start));
         assert_eq!(slices.last().unwrap().rows.end, 1200);
+    }
+
+    /// Keys that fit 96 bits are sorted packed, in the same order as the
+    /// slice comparison; keys that do not fit are left to it.
+    #[test]
+    fn packed_keys_sort_like_key_slices() {
+        let mut x = 7u64;
+        let mut next = move || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        // Hour, two string ranks (with ties) and a nanosecond time spanning a minute.
+        let base = 1u64 << 63;
+        let keys: Vec<u64> = (0..5000).flat_map(|_| [base + next() % 3, next() % 4, next() % 30, base + next() % 60_000_000_000]).collect();
+        let rows = RowKeys { width: 4, keys };
+        let packed = rows.sorted_rows_packed().expect("fits 96 bits");
+        let compare = |a: &u32, b: &u32| {
+            let (a, b) = (*a as usize * 4, *b as usize * 4);
+            rows.keys[a..a + 4].cmp(&rows.keys[b..b + 4])
+        };
+        assert!(packed.is_sorted_by(|a, b| compare(a, b).is_le()), "packed order is the keys' order");
+        let mut seen = packed.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..5000).collect::<Vec<u32>>(), "every row once");
+        assert_eq!(packed, rows.sorted_rows(), "the packed sort is the one used");
+
+        let wide = RowKeys { width: 2, keys: vec![0, u64::MAX, u64::MAX, 0, 1, 1] };
+        assert!(wide.sorted_rows_packed().is_none(), "128 bits of key do not fit");
+        assert_eq!(wide.sorted_rows(), vec![0, 2, 1]);
     }
 }

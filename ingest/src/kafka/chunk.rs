@@ -99,12 +99,12 @@ impl Chunk {
         (sub, self.offsets)
     }
 
-    /// Decodes the chunk on rayon's pool; the result comes back through the handle.
+    /// Decodes the chunk on the decode pool; the result comes back through the handle.
     pub(super) fn decode_in_background(self, limits: DecodeLimits, metrics: IngestMetrics) -> Decoding {
         let (tx, rx) = mpsc::sync_channel(1);
-        rayon::spawn(move || {
+        crate::decode_pool::spawn(move || {
             // A panic drops the sender, which the consumer sees as [`DecodeLost`]
-            // (uncaught, it would abort the process from rayon's pool).
+            // (uncaught, it would abort the process from the pool).
             let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.decode(&limits, &metrics)));
             if let Ok(ready) = decoded {
                 // The receiver is gone only when the consumer stopped waiting for it.

@@ -274,20 +274,29 @@ impl Task {
 /// skips the partitions an earlier attempt already wrote.
 fn write_buffer(files: &FileWriter, buffer: &mut Buffer) -> Result<Vec<WrittenFile>, StoreError> {
     let mut written = Vec::new();
-    write_table(files, Table::ToolCalls, &buffer.events, &mut buffer.done, &mut written)?;
-    if let Some(r) = crate::rollup::rollup(&buffer.events)? {
-        write_table(files, Table::Rollups1m, &[r], &mut buffer.done, &mut written)?;
+    let Buffer { events, spans, dead, done, .. } = buffer;
+    // The rollups are computed on a thread of their own while the events are
+    // sorted and written: both take one core for much of their time.
+    let (events_written, rollups) = std::thread::scope(|scope| {
+        let rollups = scope.spawn(|| Ok::<_, StoreError>((crate::rollup::rollup(events)?, crate::rollup::rollup_agents(events)?)));
+        let events_written = write_table(files, Table::ToolCalls, events, done, &mut written);
+        (events_written, rollups.join())
+    });
+    events_written?;
+    let (minutes, agents) = rollups.map_err(|_| StoreError::Invalid("the rollup thread panicked".into()))??;
+    if let Some(r) = minutes {
+        write_table(files, Table::Rollups1m, &[r], done, &mut written)?;
     }
-    if let Some(r) = crate::rollup::rollup_agents(&buffer.events)? {
-        write_table(files, Table::RollupsAgents1m, &[r], &mut buffer.done, &mut written)?;
+    if let Some(r) = agents {
+        write_table(files, Table::RollupsAgents1m, &[r], done, &mut written)?;
     }
-    write_table(files, Table::Spans, &buffer.spans, &mut buffer.done, &mut written)?;
-    if !buffer.dead.is_empty() {
+    write_table(files, Table::Spans, spans, done, &mut written)?;
+    if !dead.is_empty() {
         let mut b = DeadLetterBatchBuilder::default();
-        for d in &buffer.dead {
+        for d in dead.iter() {
             b.append(d);
         }
-        write_table(files, Table::DeadLetters, &[b.finish()], &mut buffer.done, &mut written)?;
+        write_table(files, Table::DeadLetters, &[b.finish()], done, &mut written)?;
     }
     Ok(written)
 }
