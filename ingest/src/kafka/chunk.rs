@@ -1,5 +1,5 @@
 //! A chunk of consumed messages on its way to the writer. The poll loop only
-//! copies payloads in; a full chunk is decoded in the background on rayon's
+//! copies payloads in; a full chunk is decoded in the background on the decode
 //! pool (in parallel within the chunk) while the consumer thread keeps polling
 //! the next one, and comes back through a [`Decoding`] handle.
 
