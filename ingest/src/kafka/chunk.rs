@@ -67,13 +67,17 @@ impl Chunk {
     }
 
     /// The messages gathered so far, leaving this chunk empty (with room for as
-    /// many again); `None` when there are none.
+    /// many again, and an eighth more payload bytes); `None` when there are none.
     pub(super) fn take(&mut self) -> Option<Chunk> {
         if self.messages.is_empty() {
             return None;
         }
+        // Chunks end at a message count, so the next one's payloads come to
+        // about as many bytes, often a few more: without the headroom half the
+        // chunks outgrew their buffer and copied it whole into one twice as
+        // big (1.6% of a Kafka ingester's CPU time, `perf`).
         let empty = Self {
-            payloads: Vec::with_capacity(self.payloads.len()),
+            payloads: Vec::with_capacity(self.payloads.len() + self.payloads.len() / 8),
             messages: Vec::with_capacity(self.messages.len()),
             topics: self.topics.clone(),
             offsets: NextOffsets::new(),
