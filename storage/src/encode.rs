@@ -13,9 +13,15 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
 
-/// Rows below which a row group is encoded on the calling thread (handing its
-/// columns to the pool would cost more than it saves).
+/// Rows below which a batch's columns are worked on the calling thread (handing
+/// them to the pool would cost more than it saves).
 const PARALLEL_MIN_ROWS: usize = 16 * 1024;
+
+/// `f` of each column's `job`, in order: on rayon's pool for a batch of at
+/// least [`PARALLEL_MIN_ROWS`] rows, else on the calling thread.
+pub(crate) fn map_columns<J: Send, R: Send, E: Send>(rows: usize, jobs: Vec<J>, f: impl Fn(J) -> std::result::Result<R, E> + Sync + Send) -> std::result::Result<Vec<R>, E> {
+    if rows >= PARALLEL_MIN_ROWS { jobs.into_par_iter().map(f).collect() } else { jobs.into_iter().map(f).collect() }
+}
 
 /// Appends `batch` to `file` as row groups of at most `row_group_rows` rows.
 pub fn write_row_groups<W: Write + Send>(
@@ -27,8 +33,7 @@ pub fn write_row_groups<W: Write + Send>(
     let step = row_group_rows.max(1);
     for (index, start) in (0..batch.num_rows()).step_by(step).enumerate() {
         let rows = batch.slice(start, step.min(batch.num_rows() - start));
-        let parallel = rows.num_rows() >= PARALLEL_MIN_ROWS;
-        let chunks = encode_columns(factory.create_column_writers(index)?, &rows, parallel)?;
+        let chunks = encode_columns(factory.create_column_writers(index)?, &rows)?;
         let mut row_group = file.next_row_group()?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut row_group)?;
@@ -39,7 +44,7 @@ pub fn write_row_groups<W: Write + Send>(
 }
 
 /// Encodes every leaf column of `rows`; the chunks come back in leaf order.
-fn encode_columns(writers: Vec<ArrowColumnWriter>, rows: &RecordBatch, parallel: bool) -> Result<Vec<ArrowColumnChunk>> {
+fn encode_columns(writers: Vec<ArrowColumnWriter>, rows: &RecordBatch) -> Result<Vec<ArrowColumnChunk>> {
     let mut leaves = Vec::with_capacity(writers.len());
     for (field, column) in rows.schema().fields().iter().zip(rows.columns()) {
         leaves.extend(compute_leaves(field, column)?);
@@ -52,5 +57,5 @@ fn encode_columns(writers: Vec<ArrowColumnWriter>, rows: &RecordBatch, parallel:
         writer.write(&values)?;
         writer.close()
     };
-    if parallel { jobs.into_par_iter().map(encode).collect() } else { jobs.into_iter().map(encode).collect() }
+    map_columns(rows.num_rows(), jobs, encode)
 }

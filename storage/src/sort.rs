@@ -12,8 +12,8 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatc
 use arrow::compute::{SortColumn, cast, concat, concat_batches, lexsort_to_indices, take};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimestampNanosecondType};
 use arrow::error::ArrowError;
-use rayon::prelude::*;
 
+use crate::encode::map_columns;
 use crate::error::StoreError;
 use crate::layout::{HourPartition, Table};
 
@@ -56,10 +56,6 @@ fn key_columns(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch, Sto
     Ok(concat_batches(&projected[0].schema(), &projected)?)
 }
 
-/// Rows from which a gather runs its columns in parallel (below, handing them
-/// to the pool costs more than it saves).
-const PARALLEL_MIN_ROWS: usize = 16 * 1024;
-
 /// Every column of `batches`, concatenated and put in `order`. Each column is
 /// concatenated and taken on its own, so the columns of a large flush are
 /// copied in parallel, and one column at a time is held twice.
@@ -69,12 +65,7 @@ fn gather(schema: &SchemaRef, batches: &[RecordBatch], order: &UInt32Array) -> R
         let whole = if parts.len() == 1 { batches[0].column(c).clone() } else { concat(&parts)? };
         take(&whole, order, None)
     };
-    let n = schema.fields().len();
-    let columns: Vec<ArrayRef> = if order.len() >= PARALLEL_MIN_ROWS {
-        (0..n).into_par_iter().map(column).collect::<Result<_, _>>()?
-    } else {
-        (0..n).map(column).collect::<Result<_, _>>()?
-    };
+    let columns = map_columns(order.len(), (0..schema.fields().len()).collect(), column)?;
     let options = RecordBatchOptions::new().with_row_count(Some(order.len()));
     Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
 }
