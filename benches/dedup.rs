@@ -3,11 +3,13 @@
 //! event: its id and its call key), once the window is full. One key in 100
 //! repeats a recent one, as a replay after a crash would.
 //!
+//! Measured one key at a time, and in batches as the writer records them.
+//!
 //! `cargo bench --bench dedup` (env: `CAPACITY`, `KEYS`).
 
 use std::time::Instant;
 
-use toolpulse_ingest::dedup::RecentIds;
+use toolpulse_ingest::dedup::{RecentIds, fold};
 
 mod common;
 use common::env_usize;
@@ -25,33 +27,62 @@ fn key(n: u64) -> [u8; 16] {
     k
 }
 
-fn main() {
-    let capacity = env_usize("CAPACITY", 2_000_000);
-    let keys = env_usize("KEYS", 20_000_000) as u64;
+/// The keys of the run: new ones, and one in 100 repeating a key recorded
+/// within the last `capacity / 2` new ones; returns them and the repeat count.
+fn keys(capacity: usize, count: u64) -> (Vec<[u8; 16]>, u64) {
+    let (mut next, mut repeats) = (capacity as u64, 0u64);
+    let keys = (0..count)
+        .map(|i| {
+            if i % 100 == 99 {
+                repeats += 1;
+                key(next - 1 - (i % (capacity as u64 / 2)))
+            } else {
+                next += 1;
+                key(next - 1)
+            }
+        })
+        .collect();
+    (keys, repeats)
+}
+
+/// A window filled with `capacity` keys first: the steady state forgets old
+/// keys as new ones come.
+fn full_window(capacity: usize) -> RecentIds {
     let mut window = RecentIds::new(capacity);
-    // Fill the window first: the steady state evicts a key for every new one.
     for n in 0..capacity as u64 {
         window.insert(&key(n));
     }
-    let (mut next, mut repeats, mut dropped) = (capacity as u64, 0u64, 0u64);
-    let start = Instant::now();
-    for i in 0..keys {
-        let k = if i % 100 == 99 {
-            repeats += 1;
-            key(next - 1 - (i % (capacity as u64 / 2)))
-        } else {
-            next += 1;
-            key(next - 1)
-        };
-        if !window.insert(&k) {
-            dropped += 1;
-        }
-    }
-    let elapsed = start.elapsed();
+    window
+}
+
+fn report(how: &str, capacity: usize, keys: usize, repeats: u64, dropped: u64, elapsed: std::time::Duration) {
     assert_eq!(dropped, repeats, "every repeat of a key within the window is caught, and nothing else");
     println!(
-        "dedup window of {capacity} keys: {keys} keys in {:.2}s, {:.1} ns per key ({repeats} repeats caught)",
+        "dedup window of {capacity} keys, {how}: {keys} keys in {:.2}s, {:.1} ns per key ({repeats} repeats caught)",
         elapsed.as_secs_f64(),
         elapsed.as_nanos() as f64 / keys as f64
     );
 }
+
+fn main() {
+    let capacity = env_usize("CAPACITY", 2_000_000);
+    let (keys, repeats) = keys(capacity, env_usize("KEYS", 20_000_000) as u64);
+
+    let mut window = full_window(capacity);
+    let start = Instant::now();
+    let dropped = keys.iter().filter(|k| !window.insert(k)).count() as u64;
+    report("one key at a time", capacity, keys.len(), repeats, dropped, start.elapsed());
+
+    // As the writer records a submission: two keys per event, folded, in batches.
+    let mut window = full_window(capacity);
+    let start = Instant::now();
+    let mut dropped = 0;
+    for batch in keys.chunks(BATCH_KEYS) {
+        let folded: Vec<u64> = batch.iter().map(fold).collect();
+        dropped += window.insert_all(&folded).iter().filter(|new| !**new).count() as u64;
+    }
+    report(&format!("in batches of {BATCH_KEYS}"), capacity, keys.len(), repeats, dropped, start.elapsed());
+}
+
+/// Keys per batch: the two keys of each event of a 4096-event chunk.
+const BATCH_KEYS: usize = 8192;

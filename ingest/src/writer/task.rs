@@ -17,7 +17,7 @@ use toolpulse_storage::sort::sort_for_write;
 use toolpulse_storage::{FileWriter, StoreError, Table, WrittenFile};
 
 use super::{AckSender, Command, Submission, WriterConfig};
-use crate::dedup::RecentIds;
+use crate::dedup::{NO_KEY, RecentIds, fold};
 use crate::metrics::{IngestMetrics, ResultLabels, SourceLabels, TableLabels};
 
 #[derive(Default)]
@@ -155,9 +155,8 @@ impl Task {
         match tokio::task::spawn_blocking(move || recent_event_keys(&dir, window, cap)).await {
             Ok(Ok(keys)) => {
                 // Oldest first, so the newest survive eviction.
-                for k in keys.iter().rev() {
-                    self.dedup.insert(k);
-                }
+                let folded: Vec<u64> = keys.iter().rev().map(fold).collect();
+                self.dedup.insert_all(&folded);
                 tracing::info!(ids = keys.len(), "dedup window seeded from recent files");
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "could not seed the dedup window"),
@@ -204,27 +203,19 @@ impl Task {
         let Some(ids) = batch.column_by_name("event_id") else { return batch.clone() };
         let ids = ids.as_fixed_size_binary();
         let calls = call_keys(batch);
-        let keep: BooleanArray = (0..ids.len())
-            .map(|i| {
-                let new_id = <&[u8; 16]>::try_from(ids.value(i)).map(|k| self.dedup.insert(k)).unwrap_or(true);
-                let new_call = calls[i].as_ref().is_none_or(|k| self.dedup.insert(k));
-                Some(new_id && new_call)
-            })
+        let keys: Vec<u64> = (0..ids.len())
+            .flat_map(|i| [<&[u8; 16]>::try_from(ids.value(i)).map_or(NO_KEY, fold), calls[i]])
             .collect();
-        if keep.true_count() == keep.len() {
-            return batch.clone();
-        }
-        filter_record_batch(batch, &keep).unwrap_or_else(|_| batch.clone())
+        let fresh = self.dedup.insert_all(&keys);
+        let keep: BooleanArray = fresh.chunks_exact(2).map(|id_and_call| Some(id_and_call[0] && id_and_call[1])).collect();
+        keep_rows(batch, &keep)
     }
 
     /// Keeps the spans not stored recently (an exporter's retry sends them again).
     fn drop_known_spans(&mut self, batch: &RecordBatch) -> RecordBatch {
-        let keys = span_keys(batch);
-        let keep: BooleanArray = keys.iter().map(|k| Some(k.as_ref().is_none_or(|k| self.dedup.insert(k)))).collect();
-        if keep.true_count() == keep.len() {
-            return batch.clone();
-        }
-        filter_record_batch(batch, &keep).unwrap_or_else(|_| batch.clone())
+        let fresh = self.dedup.insert_all(&span_keys(batch));
+        let keep: BooleanArray = fresh.into_iter().map(Some).collect();
+        keep_rows(batch, &keep)
     }
 
     fn start_flush(&mut self, mut buffer: Buffer) -> JoinHandle<FlushOutcome> {
@@ -301,27 +292,39 @@ fn write_buffer(files: &FileWriter, buffer: &mut Buffer) -> Result<Vec<WrittenFi
     Ok(written)
 }
 
-/// Per row, the call key of rows that carry a trace id and a span id.
-fn call_keys(batch: &RecordBatch) -> Vec<Option<[u8; 16]>> {
+/// The rows of `batch` where `keep` is true.
+fn keep_rows(batch: &RecordBatch, keep: &BooleanArray) -> RecordBatch {
+    if keep.true_count() == keep.len() {
+        return batch.clone();
+    }
+    filter_record_batch(batch, keep).unwrap_or_else(|_| batch.clone())
+}
+
+/// Per row, the folded call key of rows that carry a trace id and a span id,
+/// else [`NO_KEY`].
+fn call_keys(batch: &RecordBatch) -> Vec<u64> {
     trace_context_keys(batch, toolpulse_schemas::ids::call_key)
 }
 
-/// Per span row, its deduplication key.
-fn span_keys(batch: &RecordBatch) -> Vec<Option<[u8; 16]>> {
+/// Per span row, its folded deduplication key.
+fn span_keys(batch: &RecordBatch) -> Vec<u64> {
     trace_context_keys(batch, toolpulse_schemas::ids::span_key)
 }
 
-fn trace_context_keys(batch: &RecordBatch, key: fn(&[u8; 16], &[u8; 8]) -> [u8; 16]) -> Vec<Option<[u8; 16]>> {
+fn trace_context_keys(batch: &RecordBatch, key: fn(&[u8; 16], &[u8; 8]) -> [u8; 16]) -> Vec<u64> {
     let (Some(t), Some(s)) = (batch.column_by_name("trace_id"), batch.column_by_name("span_id")) else {
-        return vec![None; batch.num_rows()];
+        return vec![NO_KEY; batch.num_rows()];
     };
     let (t, s) = (t.as_fixed_size_binary(), s.as_fixed_size_binary());
     (0..batch.num_rows())
         .map(|i| {
             if t.is_null(i) || s.is_null(i) {
-                return None;
+                return NO_KEY;
             }
-            Some(key(t.value(i).try_into().ok()?, s.value(i).try_into().ok()?))
+            match (t.value(i).try_into(), s.value(i).try_into()) {
+                (Ok(trace), Ok(span)) => fold(&key(trace, span)),
+                _ => NO_KEY,
+            }
         })
         .collect()
 }
