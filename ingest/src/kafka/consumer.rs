@@ -244,7 +244,11 @@ impl Consumer {
                 }
                 poll_timeout = Duration::from_millis(if self.shared.lock().paused { 20 } else { 50 });
             }
-            match self.consumer.poll(poll_timeout) {
+            // A poll that may wait reads the clock a few more times (librdkafka
+            // and the rdkafka crate keep its deadline): while the topic is busy a
+            // message is nearly always waiting, so the loop first only looks.
+            let polled = self.consumer.poll(Duration::ZERO).or_else(|| self.consumer.poll(poll_timeout));
+            match polled {
                 Some(Ok(msg)) => {
                     self.consume(&msg);
                     unchecked += 1;
