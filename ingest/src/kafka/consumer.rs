@@ -244,9 +244,9 @@ impl Consumer {
                 }
                 poll_timeout = Duration::from_millis(if self.shared.lock().paused { 20 } else { 50 });
             }
-            // A poll that may wait reads the clock a few more times (librdkafka
-            // and the rdkafka crate keep its deadline): while the topic is busy a
-            // message is nearly always waiting, so the loop first only looks.
+            // A poll that may wait reads the clock once more (librdkafka computes
+            // its deadline): while the topic is busy a message is nearly always
+            // waiting, so the loop first only looks.
             let polled = self.consumer.poll(Duration::ZERO).or_else(|| self.consumer.poll(poll_timeout));
             match polled {
                 Some(Ok(msg)) => {
