@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use toolpulse_schemas::{DeadLetter, DeadLetterBatchBuilder};
 use toolpulse_storage::layout::HourPartition;
 use toolpulse_storage::recovery::recent_event_keys;
-use toolpulse_storage::sort::sort_for_write;
+use toolpulse_storage::sort::{PartitionSlice, sort_for_write};
 use toolpulse_storage::{FileWriter, StoreError, Table, WrittenFile};
 
 use super::{AckSender, Command, Submission, WriterConfig};
@@ -266,11 +266,17 @@ impl Task {
 fn write_buffer(files: &FileWriter, buffer: &mut Buffer) -> Result<Vec<WrittenFile>, StoreError> {
     let mut written = Vec::new();
     let Buffer { events, spans, dead, done, .. } = buffer;
-    // The rollups are computed on a thread of their own while the events are
-    // sorted and written: both take one core for much of their time.
+    let sorted = sort_rows(Table::ToolCalls, events)?;
+    let rows = sorted.as_ref().map_or(&[][..], |(rows, _)| std::slice::from_ref(rows));
+    // The rollups are computed from the sorted rows (whose runs of one server
+    // and tool fall into few groups) on a thread of their own while the events
+    // are encoded and written.
     let (events_written, rollups) = std::thread::scope(|scope| {
-        let rollups = scope.spawn(|| Ok::<_, StoreError>((crate::rollup::rollup(events)?, crate::rollup::rollup_agents(events)?)));
-        let events_written = write_table(files, Table::ToolCalls, events, done, &mut written);
+        let rollups = scope.spawn(|| Ok::<_, StoreError>((crate::rollup::rollup(rows)?, crate::rollup::rollup_agents(rows)?)));
+        let events_written = match &sorted {
+            Some((rows, slices)) => write_sorted(files, Table::ToolCalls, rows, slices, done, &mut written),
+            None => Ok(()),
+        };
         (events_written, rollups.join())
     });
     events_written?;
@@ -336,10 +342,31 @@ fn write_table(
     done: &mut Vec<(Table, HourPartition)>,
     written: &mut Vec<WrittenFile>,
 ) -> Result<(), StoreError> {
-    if batches.iter().all(|b| b.num_rows() == 0) {
-        return Ok(());
+    match sort_rows(table, batches)? {
+        Some((sorted, slices)) => write_sorted(files, table, &sorted, &slices, done, written),
+        None => Ok(()),
     }
-    let (sorted, slices) = sort_for_write(table, batches)?;
+}
+
+/// The rows of `batches` sorted for `table`, with each hour's range; `None`
+/// when there are none.
+fn sort_rows(table: Table, batches: &[RecordBatch]) -> Result<Option<(RecordBatch, Vec<PartitionSlice>)>, StoreError> {
+    if batches.iter().all(|b| b.num_rows() == 0) {
+        return Ok(None);
+    }
+    sort_for_write(table, batches).map(Some)
+}
+
+/// Writes each hour of `sorted` rows to a file of its own, but for the hours an
+/// earlier attempt wrote.
+fn write_sorted(
+    files: &FileWriter,
+    table: Table,
+    sorted: &RecordBatch,
+    slices: &[PartitionSlice],
+    done: &mut Vec<(Table, HourPartition)>,
+    written: &mut Vec<WrittenFile>,
+) -> Result<(), StoreError> {
     for slice in slices {
         if done.contains(&(table, slice.partition)) {
             continue;

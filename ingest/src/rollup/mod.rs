@@ -13,52 +13,15 @@ use arrow::array::{
 };
 use arrow::datatypes::{Float64Type, SchemaRef, TimestampNanosecondType, UInt64Type};
 use arrow::error::ArrowError;
-use toolpulse_schemas::hdr::{HistogramBuilder, decode_bins, encode_into};
-use toolpulse_schemas::rollup_schema::{
-    AGENT_DIMENSIONS, DIMENSIONS, LATENCY_BUCKETS_SECONDS, bucket_column, rollups_1m_schema, rollups_agents_1m_schema,
-};
+use toolpulse_schemas::hdr::{decode_bins, encode_into};
+use toolpulse_schemas::rollup_schema::{AGENT_DIMENSIONS, DIMENSIONS, bucket_column, rollups_1m_schema, rollups_agents_1m_schema};
 use toolpulse_storage::Table;
 
+mod groups;
+pub(crate) use groups::Groups;
+use groups::{BUCKETS, Key};
+
 const NANOS_PER_MINUTE: i64 = 60_000_000_000;
-const BUCKETS: usize = LATENCY_BUCKETS_SECONDS.len();
-
-/// A minute and dimension values, borrowed from the batches being rolled up
-/// (unused trailing dimensions are `None`).
-#[derive(PartialEq, Eq, Hash)]
-pub(crate) struct Key<'a> {
-    pub minute: i64,
-    pub dims: [Option<&'a str>; 4],
-}
-
-pub(crate) struct Agg {
-    pub calls: u64,
-    pub sum: f64,
-    pub max: f64,
-    /// Histogram and cumulative buckets (calls at or under each bound), when kept.
-    pub latency: Option<(HistogramBuilder, [u64; BUCKETS])>,
-}
-
-impl Agg {
-    fn new(latency: bool) -> Self {
-        Agg { calls: 0, sum: 0.0, max: 0.0, latency: latency.then(|| (HistogramBuilder::new(), [0; BUCKETS])) }
-    }
-
-    fn add(&mut self, ms: f64) {
-        self.calls += 1;
-        self.sum += ms;
-        self.max = self.max.max(ms);
-        if let Some((hist, le)) = &mut self.latency {
-            hist.record_ms(ms);
-            let secs = ms / 1000.0;
-            for (count, bound) in le.iter_mut().zip(LATENCY_BUCKETS_SECONDS).rev() {
-                if secs > bound {
-                    break;
-                }
-                *count += 1;
-            }
-        }
-    }
-}
 
 /// The `rollups_1m` rows of some `tool_calls` batches; `None` when empty.
 pub fn rollup(batches: &[RecordBatch]) -> Result<Option<RecordBatch>, ArrowError> {
@@ -79,14 +42,14 @@ fn rollup_by(batches: &[RecordBatch], dimensions: [&str; 4], latency: bool, sche
         let dims: Vec<StringArray> = dimensions.iter().map(|d| col(d).map(|c| c.as_string::<i32>().clone())).collect::<Result<_, _>>()?;
         columns.push((ts, dur, dims));
     }
-    let mut groups: Groups = foldhash::HashMap::default();
+    let mut groups = Groups::default();
     for (ts, dur, dims) in &columns {
         for i in 0..ts.len() {
             let key = Key {
                 minute: ts.value(i).div_euclid(NANOS_PER_MINUTE) * NANOS_PER_MINUTE,
                 dims: std::array::from_fn(|d| dims[d].is_valid(i).then(|| dims[d].value(i))),
             };
-            groups.entry(key).or_insert_with(|| Agg::new(latency)).add(dur.value(i));
+            groups.agg(key, latency).add(dur.value(i));
         }
     }
     finish(groups, dimensions, latency, schema)
@@ -109,7 +72,7 @@ pub fn combine(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatc
 /// prefix of, or all of, the table's own), reading histograms and buckets when
 /// `latency`.
 pub(crate) fn fold<'a>(batches: &'a [RecordBatch], dimensions: &[&str], latency: bool) -> Result<Groups<'a>, ArrowError> {
-    let mut groups: Groups = foldhash::HashMap::default();
+    let mut groups = Groups::default();
     let (mut bins, mut scratch) = (Vec::new(), Vec::new());
     for b in batches {
         let col = |name: &str| b.column_by_name(name).ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")));
@@ -127,7 +90,7 @@ pub(crate) fn fold<'a>(batches: &'a [RecordBatch], dimensions: &[&str], latency:
         for i in 0..b.num_rows() {
             let dim = |d: usize| dims.get(d).and_then(|a| a.is_valid(i).then(|| a.value(i)));
             let key = Key { minute: minute.value(i), dims: std::array::from_fn(dim) };
-            let agg = groups.entry(key).or_insert_with(|| Agg::new(latency));
+            let agg = groups.agg(key, latency);
             agg.calls += calls.value(i);
             agg.sum += sum.value(i);
             agg.max = agg.max.max(max.value(i));
@@ -142,8 +105,6 @@ pub(crate) fn fold<'a>(batches: &'a [RecordBatch], dimensions: &[&str], latency:
     }
     Ok(groups)
 }
-
-pub(crate) type Groups<'a> = foldhash::HashMap<Key<'a>, Agg>;
 
 /// A column as the type the rollup schema gives it, or an error naming it.
 fn typed<'a, T>(name: &str, column: Option<&'a T>) -> Result<&'a T, ArrowError> {
@@ -188,3 +149,6 @@ fn finish(groups: Groups, dimensions: [&str; 4], latency: bool, schema: SchemaRe
     }
     RecordBatch::try_new(schema, columns).map(Some)
 }
+
+#[cfg(test)]
+mod tests;
