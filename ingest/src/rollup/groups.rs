@@ -81,8 +81,9 @@ struct Ids {
 }
 
 /// The groups of a rollup and the numbering of its dimensions' values.
-#[derive(Default)]
 pub(crate) struct Groups<'a> {
+    /// Whether each group keeps a latency histogram and buckets.
+    latency: bool,
     dims: [Interner<'a>; 4],
     slots: foldhash::HashMap<Ids, usize>,
     groups: Vec<(Key<'a>, Agg)>,
@@ -91,8 +92,13 @@ pub(crate) struct Groups<'a> {
 }
 
 impl<'a> Groups<'a> {
-    /// The aggregate of `key`, new (keeping latency when `latency`) if unseen.
-    pub(crate) fn agg(&mut self, key: Key<'a>, latency: bool) -> &mut Agg {
+    /// No groups yet; each will keep latency when `latency`.
+    pub(crate) fn new(latency: bool) -> Self {
+        Groups { latency, dims: Default::default(), slots: Default::default(), groups: Vec::new(), last: None }
+    }
+
+    /// The aggregate of `key`, new if unseen.
+    pub(crate) fn agg(&mut self, key: Key<'a>) -> &mut Agg {
         let mut dims = [0; 4];
         for ((id, interner), value) in dims.iter_mut().zip(&mut self.dims).zip(key.dims) {
             *id = interner.id(value);
@@ -101,7 +107,7 @@ impl<'a> Groups<'a> {
         let slot = match self.last {
             Some((last, slot)) if last == ids => slot,
             _ => {
-                let groups = &mut self.groups;
+                let (groups, latency) = (&mut self.groups, self.latency);
                 let slot = *self.slots.entry(ids).or_insert_with(|| {
                     groups.push((key, Agg::new(latency)));
                     groups.len() - 1

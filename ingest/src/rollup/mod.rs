@@ -42,14 +42,14 @@ fn rollup_by(batches: &[RecordBatch], dimensions: [&str; 4], latency: bool, sche
         let dims: Vec<StringArray> = dimensions.iter().map(|d| col(d).map(|c| c.as_string::<i32>().clone())).collect::<Result<_, _>>()?;
         columns.push((ts, dur, dims));
     }
-    let mut groups = Groups::default();
+    let mut groups = Groups::new(latency);
     for (ts, dur, dims) in &columns {
         for i in 0..ts.len() {
             let key = Key {
                 minute: ts.value(i).div_euclid(NANOS_PER_MINUTE) * NANOS_PER_MINUTE,
                 dims: std::array::from_fn(|d| dims[d].is_valid(i).then(|| dims[d].value(i))),
             };
-            groups.agg(key, latency).add(dur.value(i));
+            groups.agg(key).add(dur.value(i));
         }
     }
     finish(groups, dimensions, latency, schema)
@@ -72,7 +72,7 @@ pub fn combine(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatc
 /// prefix of, or all of, the table's own), reading histograms and buckets when
 /// `latency`.
 pub(crate) fn fold<'a>(batches: &'a [RecordBatch], dimensions: &[&str], latency: bool) -> Result<Groups<'a>, ArrowError> {
-    let mut groups = Groups::default();
+    let mut groups = Groups::new(latency);
     let (mut bins, mut scratch) = (Vec::new(), Vec::new());
     for b in batches {
         let col = |name: &str| b.column_by_name(name).ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")));
@@ -90,7 +90,7 @@ pub(crate) fn fold<'a>(batches: &'a [RecordBatch], dimensions: &[&str], latency:
         for i in 0..b.num_rows() {
             let dim = |d: usize| dims.get(d).and_then(|a| a.is_valid(i).then(|| a.value(i)));
             let key = Key { minute: minute.value(i), dims: std::array::from_fn(dim) };
-            let agg = groups.agg(key, latency);
+            let agg = groups.agg(key);
             agg.calls += calls.value(i);
             agg.sum += sum.value(i);
             agg.max = agg.max.max(max.value(i));
