@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests and benchmarks need on a fresh Debian machine:
-# system packages (promtool, amtool, psql, OpenSSL headers for librdkafka),
+# system packages (promtool, amtool, psql, curl, OpenSSL headers for librdkafka),
 # Python peers (confluent-kafka, the OpenTelemetry SDK, DuckDB) and the tansu
 # Kafka broker. Idempotent: each part is skipped when already present.
 set -euo pipefail
@@ -14,6 +14,7 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # librdkafka is built with TLS (for SSL and SASL_SSL brokers) against the system OpenSSL.
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)

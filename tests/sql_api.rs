@@ -106,6 +106,27 @@ async fn writes_are_refused_and_the_token_is_required() {
     s.shutdown().await.unwrap();
 }
 
+/// The README's command: `curl --data-binary` sends the raw query labelled as a
+/// form (`application/x-www-form-urlencoded`); `--data-urlencode query=…`
+/// sends a real form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_posts_the_query_as_raw_text_or_as_a_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with_events(dir.path()).await;
+    let url = format!("http://{}/api/v1/sql", s.addr);
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let sql = "SELECT count(*) AS n FROM tool_calls WHERE duration_ms >= 0";
+    let form_field = format!("query={sql}");
+    for data in [["--data-binary", sql], ["--data-urlencode", form_field.as_str()]] {
+        let out = Command::new("curl").args(["-sS", "--fail-with-body", "-H", &auth]).args(data).arg(&url).output().expect("curl is installed by scripts/setup.sh");
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "curl {data:?}: {body} {}", String::from_utf8_lossy(&out.stderr));
+        let rows: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(rows[0]["n"], 5000, "curl {data:?}: {body}");
+    }
+    s.shutdown().await.unwrap();
+}
+
 /// Runs `psql` (Debian's postgresql-client) against the server's PostgreSQL port.
 fn psql(s: &RunningServer, password: &str, sql: &str) -> std::process::Output {
     let addr = s.pg_addr.expect("the PostgreSQL endpoint is enabled");

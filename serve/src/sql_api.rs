@@ -30,8 +30,13 @@ fn query_text(headers: &HeaderMap, body: &[u8]) -> Result<String, String> {
         let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
         return v["query"].as_str().map(str::to_owned).ok_or_else(|| "JSON body needs a string field `query`".to_owned());
     }
-    if ctype.starts_with("application/x-www-form-urlencoded") {
-        return url_form_query(body).ok_or_else(|| "form body needs a field `query`".to_owned());
+    // `curl --data-binary "SELECT …"` labels the raw query as a form: a form
+    // body without a `query` field is taken as the query itself (SQL does not
+    // start with `query=`, nor hold `&query=`).
+    if ctype.starts_with("application/x-www-form-urlencoded")
+        && let Some(query) = url_form_query(body)
+    {
+        return Ok(query);
     }
     String::from_utf8(body.to_vec()).map_err(|_| "the query is not UTF-8".to_owned())
 }
