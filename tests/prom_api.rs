@@ -319,6 +319,11 @@ async fn grafana_request_sequence_and_dashboards() {
     assert_eq!(v["data"].as_array().unwrap().len(), 6);
     let (_, v) = get(&s, "/api/v1/metadata", &[("limit", "10000")]).await;
     assert_eq!(v["data"]["toolpulse_tool_calls_total"][0]["type"], "counter");
+    // "Format query" in the code editor: Prometheus's layout, durations normalised.
+    let (status, v) = get(&s, "/api/v1/format_query", &[("query", "sum  by(outcome)(rate(toolpulse_tool_calls_total{server=\"github\"}[4m0s]))")]).await;
+    assert_eq!((status, v["data"].as_str()), (StatusCode::OK, Some("sum by (outcome) (rate(toolpulse_tool_calls_total{server=\"github\"}[4m]))")), "{v}");
+    let (status, v) = get(&s, "/api/v1/format_query", &[("query", "sum(rate(")]).await;
+    assert_eq!((status, v["errorType"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_data")), "{v}");
     // A panel query as Grafana writes it: POST form, step in seconds, Go-style range.
     let (status, v) = post_form(
         &s,

@@ -1,7 +1,8 @@
 //! The Prometheus HTTP API, as Grafana's Prometheus data source and promtool
 //! use it: `query` and `query_range` (GET, or POST with a form body),
 //! `labels`, `label/<name>/values`, `series` (with `match[]`), `metadata`,
-//! `query_exemplars` (always empty), `status/buildinfo`. Answers use
+//! `query_exemplars` (always empty), `format_query` (the query editor's
+//! "Format query"), `status/buildinfo`. Answers use
 //! Prometheus's envelopes: `{"status":"success","data":…}` or
 //! `{"status":"error","errorType":…,"error":…}`.
 
@@ -76,6 +77,7 @@ pub fn router(engine: PromEngine, clock: std::sync::Arc<dyn Fn() -> i64 + Send +
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/metadata", get(metadata))
         .route("/api/v1/query_exemplars", get(exemplars).post(exemplars))
+        .route("/api/v1/format_query", get(format_query).post(format_query))
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .with_state(ApiState { engine, clock })
 }
@@ -207,6 +209,19 @@ async fn exemplars(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Re
                 return Err(PromError::bad_data("invalid parameter \"query\": empty query"));
             }
             Ok(json!([]))
+        }
+        .await,
+    )
+}
+
+/// The query laid out as Prometheus's `promql.Prettify` does (what Grafana's
+/// "Format query" shows), via the `promql-parser` crate's port of it.
+async fn format_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    answer(
+        async {
+            let p = Params::read(q, &headers, &body)?;
+            let query = p.get("query").ok_or_else(|| PromError::bad_data("invalid parameter \"query\": empty query"))?;
+            Ok(Value::String(PromEngine::parse(query)?.prettify()))
         }
         .await,
     )
