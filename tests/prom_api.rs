@@ -1,7 +1,8 @@
 //! The Prometheus HTTP API against a seeded server: values checked against
 //! counts computed here from the raw events, through promtool (Debian's
 //! `prometheus` package) and through the request sequence Grafana's Prometheus
-//! data source sends; every query of every shipped dashboard returns data;
+//! data source sends; subqueries and `predict_linear` against the same counts;
+//! every query of every shipped dashboard returns data;
 //! unsupported PromQL answers the error envelope; no token, no answer.
 
 mod common;
@@ -277,6 +278,71 @@ async fn counters_and_histograms_match_the_raw_events() {
     assert_eq!(servers, got.keys().map(String::as_str).collect::<Vec<_>>());
 }
 
+/// Least-squares line through `points` (seconds, value): its value at `x`.
+fn line_at(points: &[(f64, f64)], x: f64) -> f64 {
+    let n = points.len() as f64;
+    let (mx, my) = (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
+    let cov: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let var: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    my + cov / var * (x - mx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subqueries_and_predict_linear_match_the_raw_events() {
+    let s = seeded().await;
+    let at = s.at_ms;
+    let t = format!("{}", at as f64 / 1000.0);
+    // The inner query at a minute boundary u: a counter sampled each minute
+    // has two samples in (u - 2m, u], a minute apart, so `increase` doubles the
+    // calls of the minute before u.
+    let inner = "sum(increase(toolpulse_tool_calls_total[2m]))";
+    let per_minute = |u: i64| 2.0 * s.count(None, u - MINUTE_MS, u, |_| true);
+    // A 10m window at 1m holds the ten minute boundaries in (t - 10m, t].
+    let points = |end: i64| (0..10).map(|k| end - k * MINUTE_MS).map(|u| (u, per_minute(u))).collect::<Vec<_>>();
+    let now = points(at);
+    let max = now.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+    let (_, v) = get(&s, "/api/v1/query", &[("query", &format!("max_over_time({inner}[10m:1m])")), ("time", &t)]).await;
+    assert!(close(by_label(&v, "")[""], max), "{v} vs {max}");
+    let earlier = points(at - 30 * MINUTE_MS);
+    let avg = earlier.iter().map(|p| p.1).sum::<f64>() / 10.0;
+    let (_, v) = get(&s, "/api/v1/query", &[("query", &format!("avg_over_time({inner}[10m:1m] offset 30m)")), ("time", &t)]).await;
+    assert!(close(by_label(&v, "")[""], avg), "{v} vs {avg}");
+    // predict_linear: the least-squares line through the ten points, an hour after t.
+    let xy: Vec<(f64, f64)> = now.iter().map(|(u, y)| ((u - at) as f64 / 1000.0, *y)).collect();
+    let want = line_at(&xy, 3600.0);
+    let (_, v) = get(&s, "/api/v1/query", &[("query", &format!("predict_linear({inner}[10m:1m], 3600)")), ("time", &t)]).await;
+    let got = by_label(&v, "")[""];
+    assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "{got} vs {want}");
+    // The subquery alone, as an instant query, is the matrix of those points.
+    let (_, v) = get(&s, "/api/v1/query", &[("query", &format!("{inner}[10m:1m]")), ("time", &t)]).await;
+    assert_eq!(v["data"]["resultType"], "matrix", "{v}");
+    let got: Vec<(i64, f64)> = v["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| ((p[0].as_f64().unwrap() * 1000.0).round() as i64, p[1].as_str().unwrap().parse().unwrap()))
+        .collect();
+    let mut want = now.clone();
+    want.reverse();
+    assert_eq!(got, want);
+    // Over a range query, each step takes its own window of the minute boundaries.
+    let start = at - 20 * MINUTE_MS;
+    let (status, v) = post_form(
+        &s,
+        "/api/v1/query_range",
+        &[("query", &format!("max_over_time({inner}[5m:1m])")), ("start", &format!("{}", start / 1000)), ("end", &t), ("step", "120")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let values = v["data"]["result"][0]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 11);
+    for p in values {
+        let end = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+        let want = (0..5).map(|k| per_minute(end - k * MINUTE_MS)).fold(f64::MIN, f64::max);
+        assert!(close(p[1].as_str().unwrap().parse().unwrap(), want), "at {end}: {p} vs {want}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grafana_request_sequence_and_dashboards() {
     let s = seeded().await;
@@ -372,8 +438,7 @@ async fn grafana_request_sequence_and_dashboards() {
 async fn unsupported_promql_and_missing_token() {
     let s = seeded().await;
     for (q, says) in [
-        ("rate(toolpulse_tool_calls_total[5m:1m])", "subqueries"),
-        ("predict_linear(toolpulse_tool_calls_total[5m], 60)", "predict_linear"),
+        ("holt_winters(toolpulse_tool_calls_total[5m], 0.5, 0.5)", "holt_winters"),
         ("sum(", "invalid parameter \"query\""),
     ] {
         let (status, v) = get(&s, "/api/v1/query", &[("query", q)]).await;

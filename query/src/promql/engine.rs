@@ -9,7 +9,7 @@ use std::time::Duration;
 use promql_parser::label::Matcher;
 use promql_parser::parser::{self, Expr};
 
-use super::eval::{Evaluator, Fetch, plan};
+use super::eval::{Evaluator, Fetch, plan, subquery_range_vector};
 use super::source::{MetricMeta, MetricSource, Projection, Selection, name_matches};
 use super::value::{Labels, METRIC_NAME, Series, StepSeries, Steps, Val};
 use super::{ErrorKind, PromError};
@@ -68,6 +68,24 @@ impl PromEngine {
                 .collect();
             return Ok(QueryResult::Matrix(series));
         }
+        if let Expr::Subquery(sq) = &expr {
+            let work = async {
+                let steps = Steps::instant(at);
+                let data = self.fetch_all(&plan(&expr, &steps, self.lookback)?).await?;
+                let ev = Evaluator { steps: &steps, bounds: (at, at), lookback: self.lookback, data: &data };
+                let t = ev.eval_time(0, &sq.at, &sq.offset);
+                let range = sq.range.as_millis() as i64;
+                let series = subquery_range_vector(&ev, sq)?
+                    .into_iter()
+                    .filter_map(|s| {
+                        let w = super::eval::range_window(&s.samples, t, range).to_vec();
+                        (!w.is_empty()).then_some(Series { labels: s.labels, samples: w })
+                    })
+                    .collect();
+                Ok(QueryResult::Matrix(series))
+            };
+            return self.timed(work).await;
+        }
         self.run(&expr, Steps::instant(at)).await.map(QueryResult::Value)
     }
 
@@ -86,7 +104,7 @@ impl PromEngine {
             ));
         }
         let expr = Self::parse(query)?;
-        if matches!(expr, Expr::MatrixSelector(_)) {
+        if matches!(expr, Expr::MatrixSelector(_) | Expr::Subquery(_)) {
             return Err(PromError::bad_data("invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"));
         }
         self.run(&expr, Steps { start, end, step }).await
@@ -96,9 +114,14 @@ impl PromEngine {
         let work = async {
             let fetches = plan(expr, &steps, self.lookback)?;
             let data = self.fetch_all(&fetches).await?;
-            let ev = Evaluator { steps: &steps, lookback: self.lookback, data: &data };
+            let ev = Evaluator { steps: &steps, bounds: (steps.start, steps.end), lookback: self.lookback, data: &data };
             ev.eval(expr)
         };
+        self.timed(work).await
+    }
+
+    /// `work`, or a timeout error once it has run longer than the query timeout.
+    async fn timed<T>(&self, work: impl Future<Output = Result<T, PromError>>) -> Result<T, PromError> {
         tokio::time::timeout(self.timeout, work)
             .await
             .map_err(|_| PromError { kind: ErrorKind::Timeout, message: format!("query timed out in query execution after {:?}", self.timeout) })?

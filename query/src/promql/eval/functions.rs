@@ -1,15 +1,18 @@
-//! Function calls: range-vector functions (through [`super::range`]), math on
+//! Function calls: range-vector functions (through [`super::range`]) over range
+//! selectors and subqueries, math on
 //! instant vectors, `time`, `vector`, `scalar`, `label_replace`, `label_join`,
 //! `absent`, `absent_over_time`, `histogram_quantile`, `sort`, `timestamp`.
 //! Anything else is refused with a message naming it.
 
-use promql_parser::parser::{Call, Expr, MatrixSelector};
+use std::borrow::Cow;
+
+use promql_parser::parser::{AtModifier, Call, Expr, Offset};
 use regex::Regex;
 
-use super::Evaluator;
-use super::range::{extrapolated_rate, instant_delta, over_time, window};
+use super::range::{extrapolated_rate, instant_delta, over_time, predict_linear, window};
+use super::{Evaluator, subquery_range_vector};
 use crate::promql::PromError;
-use crate::promql::value::{Labels, METRIC_NAME, StepSeries, Val, drop_name};
+use crate::promql::value::{Labels, METRIC_NAME, Series, StepSeries, Val, drop_name};
 
 pub fn call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromError> {
     let args = &c.args.args;
@@ -18,18 +21,28 @@ pub fn call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromError> {
         "rate" | "increase" | "delta" | "irate" | "idelta" | "sum_over_time" | "count_over_time" | "avg_over_time" | "min_over_time"
         | "max_over_time" | "last_over_time" | "present_over_time" | "stddev_over_time" | "stdvar_over_time" | "changes" | "resets"
         | "deriv" => {
-            let ms = matrix_arg(args.first().map(|a| a.as_ref()), name)?;
-            range_function(ev, name, ms, None)
+            let arg = range_arg(ev, args.first().map(|a| a.as_ref()), name)?;
+            range_function(ev, name, arg, None)
         }
         "quantile_over_time" => {
             let q = scalar_arg(ev, &args[0])?;
-            let ms = matrix_arg(args.get(1).map(|a| a.as_ref()), name)?;
-            range_function(ev, name, ms, Some(&q))
+            let arg = range_arg(ev, args.get(1).map(|a| a.as_ref()), name)?;
+            range_function(ev, name, arg, Some(&q))
+        }
+        "predict_linear" => {
+            let arg = range_arg(ev, args.first().map(|a| a.as_ref()), name)?;
+            let seconds = scalar_arg(ev, &args[1])?;
+            range_function(ev, name, arg, Some(&seconds))
         }
         "absent_over_time" => {
-            let ms = matrix_arg(args.first().map(|a| a.as_ref()), name)?;
-            let present = range_function(ev, "present_over_time", ms, None)?;
-            Ok(absent(ev, present, &ms.vs.matchers.matchers))
+            let arg = range_arg(ev, args.first().map(|a| a.as_ref()), name)?;
+            // As Prometheus: labels from a range selector's matchers, none from a subquery.
+            let matchers = match args.first().map(|a| a.as_ref()) {
+                Some(Expr::MatrixSelector(ms)) => ms.vs.matchers.matchers.clone(),
+                _ => Vec::new(),
+            };
+            let present = range_function(ev, "present_over_time", arg, None)?;
+            Ok(absent(ev, present, &matchers))
         }
         "absent" => {
             let v = ev.eval(&args[0])?;
@@ -129,12 +142,31 @@ pub fn call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromError> {
     }
 }
 
-fn matrix_arg<'e>(e: Option<&'e Expr>, name: &str) -> Result<&'e MatrixSelector, PromError> {
+/// A range-vector argument: its series, the length of its windows, and the
+/// `@` and `offset` that place each step's window.
+struct RangeArg<'e> {
+    series: Cow<'e, [Series]>,
+    range: i64,
+    at: &'e Option<AtModifier>,
+    offset: &'e Option<Offset>,
+}
+
+fn range_arg<'e>(ev: &'e Evaluator<'_>, e: Option<&'e Expr>, name: &str) -> Result<RangeArg<'e>, PromError> {
     match e {
-        Some(Expr::MatrixSelector(ms)) => Ok(ms),
-        Some(Expr::Paren(p)) => matrix_arg(Some(&p.expr), name),
-        Some(Expr::Subquery(_)) => Err(PromError::unsupported("subqueries")),
-        _ => Err(PromError::bad_data(format!("{name}() expects a range vector such as x[5m]"))),
+        Some(Expr::MatrixSelector(ms)) => Ok(RangeArg {
+            series: Cow::Borrowed(ev.series_of(&ms.vs)),
+            range: ms.range.as_millis() as i64,
+            at: &ms.vs.at,
+            offset: &ms.vs.offset,
+        }),
+        Some(Expr::Paren(p)) => range_arg(ev, Some(&p.expr), name),
+        Some(Expr::Subquery(sq)) => Ok(RangeArg {
+            series: Cow::Owned(subquery_range_vector(ev, sq)?),
+            range: sq.range.as_millis() as i64,
+            at: &sq.at,
+            offset: &sq.offset,
+        }),
+        _ => Err(PromError::bad_data(format!("{name}() expects a range vector such as x[5m] or a subquery such as x[1h:5m]"))),
     }
 }
 
@@ -172,13 +204,13 @@ fn map_values(v: Vec<StepSeries>, f: impl Fn(usize, f64) -> f64) -> Val {
     )
 }
 
-fn range_function(ev: &Evaluator<'_>, name: &str, ms: &MatrixSelector, param: Option<&Vec<f64>>) -> Result<Val, PromError> {
-    let range = ms.range.as_millis() as i64;
+fn range_function(ev: &Evaluator<'_>, name: &str, arg: RangeArg<'_>, param: Option<&Vec<f64>>) -> Result<Val, PromError> {
+    let range = arg.range;
     let mut out = Vec::new();
-    for s in ev.series_of(&ms.vs) {
+    for s in arg.series.iter() {
         let mut values = Vec::with_capacity(ev.steps.len());
         for i in 0..ev.steps.len() {
-            let t = ev.eval_time(i, &ms.vs.at, &ms.vs.offset);
+            let t = ev.eval_time(i, arg.at, arg.offset);
             let w = window(&s.samples, t, range);
             values.push(match name {
                 "rate" => extrapolated_rate(w, t - range, t, true, true),
@@ -186,6 +218,8 @@ fn range_function(ev: &Evaluator<'_>, name: &str, ms: &MatrixSelector, param: Op
                 "delta" => extrapolated_rate(w, t - range, t, false, false),
                 "irate" => instant_delta(w, true),
                 "idelta" => instant_delta(w, false),
+                // Predicted from the step's own time, before its offset.
+                "predict_linear" => predict_linear(w, ev.eval_time(i, arg.at, &None), param.map_or(0.0, |p| p[i])),
                 _ => over_time(name, w, param.map(|p| p[i]))?,
             });
         }

@@ -6,7 +6,8 @@
 //!
 //! Semantics follow Prometheus 3: an instant selector takes the latest sample
 //! in `(t - lookback, t]`, a range selector the samples in `(t - range, t]`,
-//! both shifted by `offset`; steps run `start, start + step, …, ≤ end`.
+//! both shifted by `offset`; steps run `start, start + step, …, ≤ end`; a
+//! subquery evaluates its expression at multiples of its step ([`subquery`]).
 
 mod aggregate;
 mod binary;
@@ -14,6 +15,7 @@ mod functions;
 mod histogram;
 mod plan;
 mod range;
+mod subquery;
 
 use std::collections::HashMap;
 
@@ -21,6 +23,7 @@ use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 
 pub use plan::{Fetch, plan};
 pub use range::window as range_window;
+pub use subquery::{inner_steps, range_vector as subquery_range_vector};
 
 use super::PromError;
 use super::value::{Series, StepSeries, Steps, Val, drop_name};
@@ -35,6 +38,9 @@ pub fn node_key(vs: &VectorSelector) -> NodeKey {
 /// Evaluates nodes once their selections are fetched.
 pub struct Evaluator<'a> {
     pub steps: &'a Steps,
+    /// The query's own start and end (what `@ start()` and `@ end()` name,
+    /// also inside a subquery, whose steps differ).
+    pub bounds: (i64, i64),
     pub lookback: i64,
     pub data: &'a HashMap<NodeKey, Vec<Series>>,
 }
@@ -46,6 +52,20 @@ pub fn offset_ms(o: &Option<Offset>) -> i64 {
         Some(Offset::Neg(d)) => -(d.as_millis() as i64),
         None => 0,
     }
+}
+
+/// The time a node with `at` and `offset` is evaluated at for the step at `t`,
+/// in a query running from `bounds.0` to `bounds.1`.
+pub fn node_time(t: i64, at: &Option<AtModifier>, offset: &Option<Offset>, bounds: (i64, i64)) -> i64 {
+    let t = match at {
+        Some(AtModifier::Start) => bounds.0,
+        Some(AtModifier::End) => bounds.1,
+        Some(AtModifier::At(st)) => {
+            st.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_else(|e| -(e.duration().as_millis() as i64))
+        }
+        None => t,
+    };
+    t - offset_ms(offset)
 }
 
 impl Evaluator<'_> {
@@ -65,28 +85,19 @@ impl Evaluator<'_> {
                 Val::String(_) => Err(PromError::bad_data("unary minus on a string")),
             },
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.instant_selector(vs))),
-            Expr::MatrixSelector(_) => Err(PromError::bad_data(
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => Err(PromError::bad_data(
                 "a range vector is only allowed as a function argument (or as the whole of an instant query)",
             )),
             Expr::Call(c) => functions::call(self, c),
             Expr::Aggregate(a) => aggregate::eval(self, a),
             Expr::Binary(b) => binary::eval(self, b),
-            Expr::Subquery(_) => Err(PromError::unsupported("subqueries")),
             Expr::Extension(_) => Err(PromError::unsupported("extension expressions")),
         }
     }
 
     /// The evaluation time of step `i` for a selector (its `@` and `offset` applied).
     pub fn eval_time(&self, i: usize, at: &Option<AtModifier>, offset: &Option<Offset>) -> i64 {
-        let t = match at {
-            Some(AtModifier::Start) => self.steps.start,
-            Some(AtModifier::End) => self.steps.end,
-            Some(AtModifier::At(st)) => {
-                st.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_else(|e| -(e.duration().as_millis() as i64))
-            }
-            None => self.steps.at(i),
-        };
-        t - offset_ms(offset)
+        node_time(self.steps.at(i), at, offset, self.bounds)
     }
 
     pub fn series_of(&self, vs: &VectorSelector) -> &[Series] {

@@ -12,7 +12,8 @@ use promql_parser::label::Matcher;
 use promql_parser::parser::token::T_SUM;
 use promql_parser::parser::{Expr, LabelModifier, VectorSelector};
 
-use super::{NodeKey, node_key, offset_ms};
+use super::subquery::inner_steps;
+use super::{NodeKey, node_key, node_time};
 use crate::promql::PromError;
 use crate::promql::source::Projection;
 use crate::promql::value::{METRIC_NAME, Steps};
@@ -37,81 +38,86 @@ const LINEAR_RANGE_FUNCTIONS: [&str; 6] = ["rate", "increase", "irate", "delta",
 /// The selections `e` needs over `steps`.
 pub fn plan(e: &Expr, steps: &Steps, lookback: i64) -> Result<Vec<Fetch>, PromError> {
     let mut out = Vec::new();
-    walk(e, Projection::All, steps, lookback, &mut out)?;
+    let query = Query { bounds: (steps.start, steps.end), lookback };
+    query.walk(e, Projection::All, steps, &mut out)?;
     Ok(out)
 }
 
-fn walk(e: &Expr, hint: Projection, steps: &Steps, lookback: i64, out: &mut Vec<Fetch>) -> Result<(), PromError> {
-    match e {
-        Expr::Paren(p) => walk(&p.expr, hint, steps, lookback, out),
-        Expr::Unary(u) => walk(&u.expr, hint, steps, lookback, out),
-        Expr::VectorSelector(vs) => {
-            out.push(fetch(vs, 0, lookback, hint, steps)?);
-            Ok(())
-        }
-        Expr::MatrixSelector(ms) => {
-            out.push(fetch(&ms.vs, ms.range.as_millis() as i64, 0, hint, steps)?);
-            Ok(())
-        }
-        Expr::Aggregate(a) => {
-            let child = if a.op.id() == T_SUM {
-                match &a.modifier {
-                    Some(LabelModifier::Include(l)) => Projection::Keep(l.labels.iter().cloned().collect()),
-                    Some(LabelModifier::Exclude(l)) => Projection::Drop(l.labels.iter().cloned().collect()),
-                    None => Projection::Keep(BTreeSet::new()),
-                }
-            } else {
-                Projection::All
-            };
-            if let Some(p) = &a.param {
-                walk(p, Projection::All, steps, lookback, out)?;
-            }
-            walk(&a.expr, child, steps, lookback, out)
-        }
-        Expr::Call(c) => {
-            let linear = LINEAR_RANGE_FUNCTIONS.contains(&c.func.name);
-            for arg in &c.args.args {
-                let h = if linear { hint.clone() } else { Projection::All };
-                walk(arg, h, steps, lookback, out)?;
-            }
-            Ok(())
-        }
-        Expr::Binary(b) => {
-            walk(&b.lhs, Projection::All, steps, lookback, out)?;
-            walk(&b.rhs, Projection::All, steps, lookback, out)
-        }
-        Expr::Subquery(_) => Err(PromError::unsupported("subqueries")),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
-        Expr::Extension(_) => Err(PromError::unsupported("extension expressions")),
-    }
+/// What holds for every node of one query.
+struct Query {
+    /// The query's start and end (`@ start()`, `@ end()`).
+    bounds: (i64, i64),
+    lookback: i64,
 }
 
-fn fetch(vs: &VectorSelector, range: i64, lookback: i64, projection: Projection, steps: &Steps) -> Result<Fetch, PromError> {
-    if !vs.matchers.or_matchers.is_empty() {
-        return Err(PromError::unsupported("`or` inside label matchers"));
-    }
-    let off = offset_ms(&vs.offset);
-    let at = |t: i64| -> i64 {
-        use promql_parser::parser::AtModifier;
-        match &vs.at {
-            Some(AtModifier::Start) => steps.start,
-            Some(AtModifier::End) => steps.end,
-            Some(AtModifier::At(st)) => st.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
-            None => t,
+impl Query {
+    /// The selections of `e`, evaluated at `steps` (the query's, or a subquery's).
+    fn walk(&self, e: &Expr, hint: Projection, steps: &Steps, out: &mut Vec<Fetch>) -> Result<(), PromError> {
+        match e {
+            Expr::Paren(p) => self.walk(&p.expr, hint, steps, out),
+            Expr::Unary(u) => self.walk(&u.expr, hint, steps, out),
+            Expr::VectorSelector(vs) => {
+                out.push(self.fetch(vs, 0, self.lookback, hint, steps)?);
+                Ok(())
+            }
+            Expr::MatrixSelector(ms) => {
+                out.push(self.fetch(&ms.vs, ms.range.as_millis() as i64, 0, hint, steps)?);
+                Ok(())
+            }
+            Expr::Aggregate(a) => {
+                let child = if a.op.id() == T_SUM {
+                    match &a.modifier {
+                        Some(LabelModifier::Include(l)) => Projection::Keep(l.labels.iter().cloned().collect()),
+                        Some(LabelModifier::Exclude(l)) => Projection::Drop(l.labels.iter().cloned().collect()),
+                        None => Projection::Keep(BTreeSet::new()),
+                    }
+                } else {
+                    Projection::All
+                };
+                if let Some(p) = &a.param {
+                    self.walk(p, Projection::All, steps, out)?;
+                }
+                self.walk(&a.expr, child, steps, out)
+            }
+            Expr::Call(c) => {
+                let linear = LINEAR_RANGE_FUNCTIONS.contains(&c.func.name);
+                for arg in &c.args.args {
+                    let h = if linear { hint.clone() } else { Projection::All };
+                    self.walk(arg, h, steps, out)?;
+                }
+                Ok(())
+            }
+            Expr::Binary(b) => {
+                self.walk(&b.lhs, Projection::All, steps, out)?;
+                self.walk(&b.rhs, Projection::All, steps, out)
+            }
+            Expr::Subquery(sq) => match inner_steps(sq, steps, self.bounds) {
+                Some(inner) => self.walk(&sq.expr, Projection::All, &inner, out),
+                None => Ok(()),
+            },
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
+            Expr::Extension(_) => Err(PromError::unsupported("extension expressions")),
         }
-    };
-    let (first, last) = (at(steps.start) - off, at(steps.end) - off);
-    let (mut name_matchers, mut matchers) = (Vec::new(), Vec::new());
-    for m in &vs.matchers.matchers {
-        if m.name == METRIC_NAME { name_matchers.push(m.clone()) } else { matchers.push(m.clone()) }
     }
-    Ok(Fetch {
-        key: node_key(vs),
-        name: vs.name.clone(),
-        name_matchers,
-        matchers,
-        start: first.min(last) - range.max(lookback),
-        end: first.max(last),
-        projection,
-    })
+
+    fn fetch(&self, vs: &VectorSelector, range: i64, lookback: i64, projection: Projection, steps: &Steps) -> Result<Fetch, PromError> {
+        if !vs.matchers.or_matchers.is_empty() {
+            return Err(PromError::unsupported("`or` inside label matchers"));
+        }
+        let last_step = steps.at(steps.len().max(1) - 1);
+        let (first, last) = (node_time(steps.start, &vs.at, &vs.offset, self.bounds), node_time(last_step, &vs.at, &vs.offset, self.bounds));
+        let (mut name_matchers, mut matchers) = (Vec::new(), Vec::new());
+        for m in &vs.matchers.matchers {
+            if m.name == METRIC_NAME { name_matchers.push(m.clone()) } else { matchers.push(m.clone()) }
+        }
+        Ok(Fetch {
+            key: node_key(vs),
+            name: vs.name.clone(),
+            name_matchers,
+            matchers,
+            start: first.min(last) - range.max(lookback),
+            end: first.max(last),
+            projection,
+        })
+    }
 }

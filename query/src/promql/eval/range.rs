@@ -1,6 +1,7 @@
 //! Functions over range vectors: for each step, the samples of each series in
 //! `(t - range, t]`, reduced to one value as Prometheus does (`rate`, `increase`
-//! and `delta` with its extrapolation; `irate`; `*_over_time`; `changes`, `resets`).
+//! and `delta` with its extrapolation; `irate`; `*_over_time`; `changes`, `resets`;
+//! `deriv` and `predict_linear` by least squares).
 
 use crate::promql::PromError;
 
@@ -104,27 +105,67 @@ pub fn over_time(name: &str, w: Window<'_>, param: Option<f64>) -> Result<Option
             if w.len() < 2 {
                 return Ok(None);
             }
-            slope(w)
+            linear_regression(w, w[0].0).0
         }
         other => return Err(PromError::unsupported(&format!("function {other}"))),
     }))
 }
 
-/// Least-squares slope per second.
-fn slope(w: Window<'_>) -> f64 {
-    let t0 = w[0].0;
-    let n = w.len() as f64;
-    let (mut sx, mut sy, mut sxy, mut sxx) = (0.0, 0.0, 0.0, 0.0);
-    for (t, v) in w {
-        let x = (t - t0) as f64 / 1000.0;
-        sx += x;
-        sy += v;
-        sxy += x * v;
-        sxx += x * x;
+/// `predict_linear`: the least-squares line through the window, `seconds`
+/// after `at` (the step's time).
+pub fn predict_linear(w: Window<'_>, at: i64, seconds: f64) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
     }
-    let cov = sxy - sx * sy / n;
-    let var = sxx - sx * sx / n;
-    cov / var
+    let (slope, intercept) = linear_regression(w, at);
+    Some(slope * seconds + intercept)
+}
+
+/// The least-squares line through the window's samples as Prometheus fits it:
+/// (slope per second, value at `intercept_time`), with Kahan-compensated sums;
+/// a window of one repeated value gives slope 0.
+fn linear_regression(w: Window<'_>, intercept_time: i64) -> (f64, f64) {
+    let first = w[0].1;
+    if w.iter().all(|(_, v)| *v == first) {
+        return if first.is_infinite() { (f64::NAN, f64::NAN) } else { (0.0, first) };
+    }
+    let (mut x, mut y, mut xy, mut xx) = (Kahan::default(), Kahan::default(), Kahan::default(), Kahan::default());
+    for (t, v) in w {
+        let dx = (t - intercept_time) as f64 / 1000.0;
+        x.add(dx);
+        y.add(*v);
+        xy.add(dx * v);
+        xx.add(dx * dx);
+    }
+    let n = w.len() as f64;
+    let (x, y, xy, xx) = (x.sum(), y.sum(), xy.sum(), xx.sum());
+    let slope = (xy - x * y / n) / (xx - x * x / n);
+    (slope, y / n - slope * x / n)
+}
+
+/// A sum with Kahan-Babuška (Neumaier) compensation, as Prometheus's `kahanSumInc`.
+#[derive(Default)]
+struct Kahan {
+    sum: f64,
+    c: f64,
+}
+
+impl Kahan {
+    fn add(&mut self, v: f64) {
+        let t = self.sum + v;
+        if t.is_infinite() {
+            self.c = 0.0;
+        } else if self.sum.abs() >= v.abs() {
+            self.c += (self.sum - t) + v;
+        } else {
+            self.c += (v - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    fn sum(&self) -> f64 {
+        self.sum + self.c
+    }
 }
 
 /// The φ-quantile of sorted values, interpolated as Prometheus's `quantile`.
@@ -165,6 +206,22 @@ mod tests {
         let r = [(0, 10.0), (60_000, 20.0), (120_000, 5.0)];
         assert_eq!(extrapolated_rate(&r, 0, 120_000, true, false), Some(15.0));
         assert_eq!(instant_delta(&r, true), Some(5.0 / 60.0));
+    }
+
+    #[test]
+    fn predict_linear_extends_the_least_squares_line_from_the_step() {
+        // v = 100 + 2/s, sampled every 15 s until t = 600 s.
+        let s: Vec<(i64, f64)> = (0..=40).map(|i| (i * 15_000, 100.0 + 2.0 * (i * 15) as f64)).collect();
+        let w = window(&s, 600_000, 300_000);
+        // From the step at 600 s: 1300 there, 1300 + 2 * 3600 an hour later.
+        assert!((predict_linear(w, 600_000, 0.0).unwrap() - 1300.0).abs() < 1e-9);
+        assert!((predict_linear(w, 600_000, 3600.0).unwrap() - 8500.0).abs() < 1e-9);
+        // From a later step (the window shifted back by an offset), the line is read there.
+        assert!((predict_linear(w, 660_000, 0.0).unwrap() - 1420.0).abs() < 1e-9);
+        assert!((over_time("deriv", w, None).unwrap().unwrap() - 2.0).abs() < 1e-12);
+        // A flat window has slope 0; one sample predicts nothing.
+        assert_eq!(predict_linear(&[(0, 5.0), (15_000, 5.0)], 15_000, 60.0), Some(5.0));
+        assert_eq!(predict_linear(&s[..1], 0, 60.0), None);
     }
 
     #[test]
