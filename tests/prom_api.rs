@@ -2,6 +2,7 @@
 //! counts computed here from the raw events, through promtool (Debian's
 //! `prometheus` package) and through the request sequence Grafana's Prometheus
 //! data source sends; subqueries and `predict_linear` against the same counts;
+//! the calendar functions;
 //! every query of every shipped dashboard returns data;
 //! unsupported PromQL answers the error envelope; no token, no answer.
 
@@ -288,7 +289,7 @@ fn line_at(points: &[(f64, f64)], x: f64) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subqueries_and_predict_linear_match_the_raw_events() {
+async fn subqueries_predict_linear_and_the_calendar() {
     let s = seeded().await;
     let at = s.at_ms;
     let t = format!("{}", at as f64 / 1000.0);
@@ -341,6 +342,12 @@ async fn subqueries_and_predict_linear_match_the_raw_events() {
         let want = (0..5).map(|k| per_minute(end - k * MINUTE_MS)).fold(f64::MIN, f64::max);
         assert!(close(p[1].as_str().unwrap().parse().unwrap(), want), "at {end}: {p} vs {want}");
     }
+    // Calendar functions, of the evaluation time by default, in UTC.
+    let utc = chrono::DateTime::from_timestamp_millis(at).unwrap();
+    let (_, v) = get(&s, "/api/v1/query", &[("query", "hour() * 100 + minute()"), ("time", &t)]).await;
+    assert_eq!(by_label(&v, "")[""], f64::from(chrono::Timelike::hour(&utc) * 100 + chrono::Timelike::minute(&utc)), "{v}");
+    let (_, v) = get(&s, "/api/v1/query", &[("query", "day_of_week(vector(1709214330))"), ("time", &t)]).await;
+    assert_eq!(by_label(&v, "")[""], 4.0, "2024-02-29 was a Thursday: {v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

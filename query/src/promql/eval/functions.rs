@@ -1,6 +1,6 @@
 //! Function calls: range-vector functions (through [`super::range`]) over range
-//! selectors and subqueries, math on
-//! instant vectors, `time`, `vector`, `scalar`, `label_replace`, `label_join`,
+//! selectors and subqueries, math and trigonometry on instant vectors, the
+//! calendar ([`super::calendar`]), `time`, `vector`, `scalar`, `label_replace`, `label_join`,
 //! `absent`, `absent_over_time`, `histogram_quantile`, `sort`, `timestamp`.
 //! Anything else is refused with a message naming it.
 
@@ -10,7 +10,7 @@ use promql_parser::parser::{AtModifier, Call, Expr, Offset};
 use regex::Regex;
 
 use super::range::{extrapolated_rate, instant_delta, over_time, predict_linear, window};
-use super::{Evaluator, subquery_range_vector};
+use super::{Evaluator, calendar, subquery_range_vector};
 use crate::promql::PromError;
 use crate::promql::value::{Labels, METRIC_NAME, Series, StepSeries, Val, drop_name};
 
@@ -70,7 +70,8 @@ pub fn call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromError> {
                 .collect();
             Ok(Val::Scalar(out))
         }
-        "abs" | "ceil" | "floor" | "exp" | "ln" | "log2" | "log10" | "sqrt" | "sgn" => {
+        "abs" | "ceil" | "floor" | "exp" | "ln" | "log2" | "log10" | "sqrt" | "sgn" | "acos" | "acosh" | "asin" | "asinh" | "atan"
+        | "atanh" | "cos" | "cosh" | "sin" | "sinh" | "tan" | "tanh" | "deg" | "rad" => {
             let f: fn(f64) -> f64 = match name {
                 "abs" => f64::abs,
                 "ceil" => f64::ceil,
@@ -80,9 +81,32 @@ pub fn call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromError> {
                 "log2" => f64::log2,
                 "log10" => f64::log10,
                 "sqrt" => f64::sqrt,
+                "acos" => f64::acos,
+                "acosh" => f64::acosh,
+                "asin" => f64::asin,
+                "asinh" => f64::asinh,
+                "atan" => f64::atan,
+                "atanh" => f64::atanh,
+                "cos" => f64::cos,
+                "cosh" => f64::cosh,
+                "sin" => f64::sin,
+                "sinh" => f64::sinh,
+                "tan" => f64::tan,
+                "tanh" => f64::tanh,
+                "deg" => f64::to_degrees,
+                "rad" => f64::to_radians,
                 _ => |x: f64| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { x },
             };
             Ok(map_values(vector_arg(ev, &args[0])?, |_, x| f(x)))
+        }
+        "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; ev.steps.len()])),
+        name if calendar::FUNCTIONS.contains(&name) => {
+            // Without an argument, of `vector(time())`.
+            let v = match args.first() {
+                Some(a) => vector_arg(ev, a)?,
+                None => vec![StepSeries { labels: Labels::new(), values: ev.steps.iter().map(|t| Some(t as f64 / 1000.0)).collect() }],
+            };
+            Ok(map_values(v, |_, x| calendar::field(name, x)))
         }
         "round" => {
             let to = match args.get(1) {

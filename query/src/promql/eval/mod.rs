@@ -11,6 +11,7 @@
 
 mod aggregate;
 mod binary;
+mod calendar;
 mod functions;
 mod histogram;
 mod plan;
