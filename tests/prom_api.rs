@@ -326,6 +326,14 @@ async fn subqueries_predict_linear_and_the_calendar() {
     let mut want = now.clone();
     want.reverse();
     assert_eq!(got, want);
+    // … also pinned to an earlier time by `@`, like a range selector.
+    let pinned = at - 30 * MINUTE_MS;
+    let (_, v) = get(&s, "/api/v1/query", &[("query", &format!("{inner}[10m:1m] @ {}", pinned / 1000)), ("time", &t)]).await;
+    let got: Vec<f64> = v["data"]["result"][0]["values"].as_array().unwrap().iter().map(|p| p[1].as_str().unwrap().parse().unwrap()).collect();
+    assert_eq!(got, earlier.iter().rev().map(|p| p.1).collect::<Vec<_>>(), "{v}");
+    let (_, v) = get(&s, "/api/v1/query", &[("query", &format!("toolpulse_tool_calls_total[3m] @ {}", pinned / 1000)), ("time", &t)]).await;
+    let times: Vec<f64> = v["data"]["result"].as_array().unwrap().iter().flat_map(|r| r["values"].as_array().unwrap().iter().map(|p| p[0].as_f64().unwrap())).collect();
+    assert!(!times.is_empty() && times.iter().all(|&x| x * 1000.0 > (pinned - 3 * MINUTE_MS) as f64 && x * 1000.0 <= pinned as f64), "{times:?}");
     // Over a range query, each step takes its own window of the minute boundaries.
     let start = at - 20 * MINUTE_MS;
     let (status, v) = post_form(

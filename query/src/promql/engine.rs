@@ -53,40 +53,31 @@ impl PromEngine {
     #[tracing::instrument(name = "promql.instant", skip(self))]
     pub async fn instant(&self, query: &str, at: i64) -> Result<QueryResult, PromError> {
         let expr = Self::parse(query)?;
-        if let Expr::MatrixSelector(ms) = &expr {
-            let steps = Steps::instant(at);
-            let data = self.fetch_all(&plan(&expr, &steps, self.lookback)?).await?;
-            let range = ms.range.as_millis() as i64;
-            let t = at - super::eval::offset_ms(&ms.vs.offset);
-            let series = data
-                .into_values()
-                .flatten()
-                .filter_map(|s| {
-                    let w = super::eval::range_window(&s.samples, t, range).to_vec();
-                    (!w.is_empty()).then_some(Series { labels: s.labels, samples: w })
-                })
-                .collect();
-            return Ok(QueryResult::Matrix(series));
-        }
-        if let Expr::Subquery(sq) = &expr {
-            let work = async {
-                let steps = Steps::instant(at);
-                let data = self.fetch_all(&plan(&expr, &steps, self.lookback)?).await?;
-                let ev = Evaluator { steps: &steps, bounds: (at, at), lookback: self.lookback, data: &data };
-                let t = ev.eval_time(0, &sq.at, &sq.offset);
-                let range = sq.range.as_millis() as i64;
-                let series = subquery_range_vector(&ev, sq)?
-                    .into_iter()
-                    .filter_map(|s| {
-                        let w = super::eval::range_window(&s.samples, t, range).to_vec();
-                        (!w.is_empty()).then_some(Series { labels: s.labels, samples: w })
-                    })
-                    .collect();
-                Ok(QueryResult::Matrix(series))
-            };
-            return self.timed(work).await;
+        if matches!(expr, Expr::MatrixSelector(_) | Expr::Subquery(_)) {
+            return self.timed(self.range_vector_at(&expr, at)).await.map(QueryResult::Matrix);
         }
         self.run(&expr, Steps::instant(at)).await.map(QueryResult::Value)
+    }
+
+    /// A range selector or subquery as a whole instant query: each series'
+    /// samples in the window that ends at `at` (after its `@` and `offset`).
+    async fn range_vector_at(&self, expr: &Expr, at: i64) -> Result<Vec<Series>, PromError> {
+        let steps = Steps::instant(at);
+        let data = self.fetch_all(&plan(expr, &steps, self.lookback)?).await?;
+        let ev = Evaluator { steps: &steps, bounds: (at, at), lookback: self.lookback, data: &data };
+        let (series, range, end) = match expr {
+            Expr::MatrixSelector(ms) => (ev.series_of(&ms.vs).to_vec(), ms.range, ev.eval_time(0, &ms.vs.at, &ms.vs.offset)),
+            Expr::Subquery(sq) => (subquery_range_vector(&ev, sq)?, sq.range, ev.eval_time(0, &sq.at, &sq.offset)),
+            _ => return Err(PromError::bad_data("not a range vector")),
+        };
+        let range = range.as_millis() as i64;
+        Ok(series
+            .into_iter()
+            .filter_map(|s| {
+                let w = super::eval::range_window(&s.samples, end, range).to_vec();
+                (!w.is_empty()).then_some(Series { labels: s.labels, samples: w })
+            })
+            .collect())
     }
 
     /// Evaluates `query` at every step of `[start, end]`.
