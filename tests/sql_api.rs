@@ -92,6 +92,13 @@ async fn writes_are_refused_and_the_token_is_required() {
         assert_eq!(v["errorType"], "refused");
         assert!(v["error"].as_str().unwrap().contains("read-only"), "{v}");
     }
+    // EXPLAIN (ANALYZE) reads: it answers its plan, whatever the row limit.
+    for sql in ["EXPLAIN SELECT count(*) FROM tool_calls", "EXPLAIN ANALYZE SELECT count(*) FROM tool_calls"] {
+        let r = sql_request(&s, sql).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{sql}");
+        let rows: Value = r.json().await.unwrap();
+        assert!(rows.as_array().unwrap().iter().any(|r| r["plan"].as_str().is_some_and(|p| p.contains("Exec"))), "{sql}: {rows}");
+    }
     let r = sql_request(&s, "SELEC nonsense").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = reqwest::Client::new()

@@ -12,6 +12,7 @@ use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use toolpulse_schemas::arrow_schema::tool_calls_schema;
 use toolpulse_schemas::dead_letter::dead_letters_schema;
@@ -116,7 +117,9 @@ impl QueryEngine {
     #[tracing::instrument(name = "sql.query", skip(self, sql), fields(sql.len = sql.len()))]
     pub async fn run_user_sql(&self, sql: &str, max_rows: Option<usize>) -> Result<(Vec<RecordBatch>, bool), QueryError> {
         let mut df = self.plan_user_sql(sql).await?;
-        if let Some(n) = max_rows {
+        // An `EXPLAIN` must stay the root of its plan; its few rows are cut below.
+        let explain = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+        if let Some(n) = max_rows.filter(|_| !explain) {
             df = df.limit(0, Some(n + 1))?;
         }
         let batches = tokio::time::timeout(self.cfg.timeout, vanished::collect(&df))
