@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests and benchmarks need on a fresh Debian machine:
 # system packages (promtool, amtool, psql, curl, OpenSSL headers for librdkafka),
-# Python peers (confluent-kafka, the OpenTelemetry SDK, DuckDB) and the tansu
+# Python peers (confluent-kafka, the OpenTelemetry SDK, DuckDB, psycopg) and the tansu
 # Kafka broker. Idempotent: each part is skipped when already present.
 set -euo pipefail
 
@@ -31,8 +31,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # --- Python peers ------------------------------------------------------------
-py_pkgs=(confluent-kafka duckdb opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc pyarrow)
-if ! python3 -c 'import confluent_kafka, duckdb, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, pyarrow' >/dev/null 2>&1; then
+py_pkgs=(confluent-kafka duckdb opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc pyarrow 'psycopg[binary]')
+if ! python3 -c 'import confluent_kafka, duckdb, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, pyarrow, psycopg' >/dev/null 2>&1; then
   log "pip install ${py_pkgs[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${py_pkgs[@]}"
 fi

@@ -172,6 +172,28 @@ async fn psql_reads_rows_and_cannot_write() {
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && listing.contains("tool_calls") && listing.contains("rollups_1m"), "{listing}{}", String::from_utf8_lossy(&out.stderr));
 
+    // Every column can be sent: ids as bytea, `attributes` (unknown fields) as JSON.
+    let event = serde_json::json!({
+        "event_id": "0b7c0d5e-8a0e-4c1e-9d4f-2f6c1a7b3e90", "timestamp": chrono::Utc::now().to_rfc3339(), "duration_ms": 12.5,
+        "server": "pg-types", "tool": "lookup", "outcome": "success",
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7", "region": "eu-west",
+    });
+    let r = reqwest::Client::new().post(format!("http://{}/v1/events", s.addr)).bearer_auth(TOKEN).json(&event).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let out = psql(&s, TOKEN, "SELECT event_id, trace_id, attributes FROM tool_calls WHERE server = 'pg-types'");
+    let row = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(row.trim(), r#"\x0b7c0d5e8a0e4c1e9d4f2f6c1a7b3e90|\x4bf92f3577b34da6a3ce929d0e0e4736|{"region":"eu-west"}"#);
+    let out = psql(&s, TOKEN, "SELECT * FROM tool_calls LIMIT 3");
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).lines().count() == 3, "{}", String::from_utf8_lossy(&out.stderr));
+    // The same through the extended protocol (psycopg 3: Parse, Bind, Describe, Execute), with a parameter.
+    let addr = s.pg_addr.unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/pg_query.py");
+    let sql = "SELECT trace_id, attributes, count(*) OVER () AS n FROM tool_calls WHERE server = %s";
+    let out = Command::new("python3").args([script, &addr.port().to_string(), TOKEN, sql, "pg-types"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), r#"["4bf92f3577b34da6a3ce929d0e0e4736", "{\"region\":\"eu-west\"}", 1]"#);
+
     for write in ["CREATE TABLE t (a int)", "INSERT INTO tool_calls (server) VALUES ('x')", "DROP TABLE tool_calls", "SELECT 1 INTO t"] {
         let out = psql(&s, TOKEN, write);
         assert!(!out.status.success(), "{write} must be refused");

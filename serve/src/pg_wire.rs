@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::Token;
+use crate::pg_types::SendableTypes;
 
 /// The password is the token, whoever logs in.
 struct TokenAuth(Token);
@@ -146,12 +147,14 @@ pub async fn spawn(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     setup_pg_catalog(&ctx, "datafusion", EmptyContextProvider).map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
-    // The read-only check first, then the library's own hooks (cursors, SET/SHOW, transactions).
+    // The read-only check first, then the library's own hooks (cursors, SET/SHOW,
+    // transactions), then the conversion of columns the encoder cannot send.
     let all: Vec<Arc<dyn QueryHook>> = vec![
         Arc::new(ReadOnly),
         Arc::new(CursorStatementHook),
         Arc::new(SetShowHook),
         Arc::new(TransactionStatementHook),
+        Arc::new(SendableTypes),
     ];
     let params = DefaultServerParameterProvider::default();
     let handlers = Arc::new(Handlers {

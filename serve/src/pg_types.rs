@@ -1,0 +1,186 @@
+//! Result columns that the PostgreSQL encoder (`arrow-pg`) cannot send, made
+//! into ones it can: fixed-size binary ids (event, trace and span ids) become
+//! `bytea`, maps (`attributes`) JSON text. A query hook plans each query; when
+//! its result holds such a column, it runs the plan under a projection that
+//! converts them (simple protocol), or hands that plan back to be run
+//! (extended protocol). Other statements pass through untouched.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions as DisplayOptions};
+use datafusion::common::{Column, ParamValues, Result as DfResult, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, LogicalPlan, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, cast,
+};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::QueryHook;
+use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
+use datafusion_postgres::hooks::HookClient;
+use datafusion_postgres::pgwire::api::ClientInfo;
+use datafusion_postgres::pgwire::api::portal::Format;
+use datafusion_postgres::pgwire::api::results::Response;
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::types::format::FormatOptions;
+
+/// The hook; it goes after the read-only check.
+#[derive(Debug)]
+pub struct SendableTypes;
+
+#[async_trait]
+impl QueryHook for SendableTypes {
+    async fn handle_simple_query(&self, s: &Statement, ctx: &SessionContext, client: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+        let plan = sendable_plan(s, ctx).await?;
+        let run = async {
+            let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
+            let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+            encode_dataframe(df, &Format::UnifiedText, Some(options)).await.map(Response::Query)
+        };
+        Some(run.await)
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        s: &Statement,
+        ctx: &SessionContext,
+        _: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        sendable_plan(s, ctx).await.map(Ok)
+    }
+
+    async fn handle_extended_query(
+        &self,
+        _: &Statement,
+        _: &LogicalPlan,
+        _: &ParamValues,
+        _: &SessionContext,
+        _: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        None
+    }
+}
+
+fn api_error(e: datafusion::error::DataFusionError) -> PgWireError {
+    PgWireError::ApiError(Box::new(e))
+}
+
+/// The plan of query `s` with its unsendable columns converted; `None` when
+/// `s` is no query, does not plan (the library then reports why), or has
+/// nothing to convert.
+async fn sendable_plan(s: &Statement, ctx: &SessionContext) -> Option<LogicalPlan> {
+    let Statement::Query(_) = s else { return None };
+    let plan = ctx.state().statement_to_plan(DfStatement::Statement(Box::new(s.clone()))).await.ok()?;
+    convert_columns(plan)
+}
+
+/// `plan` under a projection converting its unsendable output columns;
+/// `None` when it has none.
+pub fn convert_columns(plan: LogicalPlan) -> Option<LogicalPlan> {
+    let schema = plan.schema().clone();
+    if !schema.fields().iter().any(|f| unsendable(f.data_type())) {
+        return None;
+    }
+    let json = ScalarUDF::from(MapToJson::new());
+    let exprs: Vec<Expr> = schema
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(Column::from((qualifier, field)));
+            match field.data_type() {
+                DataType::FixedSizeBinary(_) => cast(column, DataType::Binary).alias(field.name()),
+                DataType::Map(..) => json.call(vec![column]).alias(field.name()),
+                _ => column,
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs).and_then(LogicalPlanBuilder::build).ok()
+}
+
+fn unsendable(t: &DataType) -> bool {
+    matches!(t, DataType::FixedSizeBinary(_) | DataType::Map(..))
+}
+
+/// A map as a JSON object: each key and value as a JSON string (values as
+/// their text), a null value as `null`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct MapToJson {
+    signature: Signature,
+}
+
+impl MapToJson {
+    fn new() -> Self {
+        Self { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for MapToJson {
+    fn name(&self) -> &str {
+        "map_to_json"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let [arg] = args.args.as_slice() else { return exec_err!("map_to_json takes one map") };
+        let array = arg.to_array(args.number_rows)?;
+        Ok(ColumnarValue::Array(maps_to_json(&array)?))
+    }
+}
+
+fn maps_to_json(array: &ArrayRef) -> DfResult<ArrayRef> {
+    let DataType::Map(..) = array.data_type() else { return exec_err!("map_to_json takes a map, not {}", array.data_type()) };
+    let maps = array.as_map();
+    let options = DisplayOptions::default();
+    let (keys, values) = (ArrayFormatter::try_new(maps.keys(), &options)?, ArrayFormatter::try_new(maps.values(), &options)?);
+    let mut out = StringBuilder::with_capacity(maps.len(), maps.len() * 32);
+    for row in 0..maps.len() {
+        if maps.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        let mut object = serde_json::Map::new();
+        for entry in maps.value_offsets()[row] as usize..maps.value_offsets()[row + 1] as usize {
+            let value = match maps.values().is_null(entry) {
+                true => serde_json::Value::Null,
+                false => serde_json::Value::String(values.value(entry).to_string()),
+            };
+            object.insert(keys.value(entry).to_string(), value);
+        }
+        out.append_value(serde_json::Value::Object(object).to_string());
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{MapBuilder, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn maps_become_json_objects() {
+        let mut b = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        b.keys().append_value("region");
+        b.values().append_value("eu \"west\"");
+        b.keys().append_value("retry");
+        b.values().append_null();
+        b.append(true).unwrap();
+        b.append(false).unwrap();
+        b.append(true).unwrap();
+        let array: ArrayRef = Arc::new(b.finish());
+        let json = maps_to_json(&array).unwrap();
+        let json = json.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(json.value(0), r#"{"region":"eu \"west\"","retry":null}"#);
+        assert!(json.is_null(1));
+        assert_eq!(json.value(2), "{}");
+    }
+}
