@@ -136,9 +136,15 @@ async fn curl_posts_the_query_as_raw_text_or_as_a_form() {
 
 /// Runs `psql` (Debian's postgresql-client) against the server's PostgreSQL port.
 fn psql(s: &RunningServer, password: &str, sql: &str) -> std::process::Output {
+    psql_session(s, password, &[sql])
+}
+
+/// Runs each of `commands` in turn (`-c` each) in one `psql` session.
+fn psql_session(s: &RunningServer, password: &str, commands: &[&str]) -> std::process::Output {
     let addr = s.pg_addr.expect("the PostgreSQL endpoint is enabled");
     Command::new("psql")
-        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &addr.port().to_string(), "-U", "sre", "-d", "toolpulse", "-c", sql])
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &addr.port().to_string(), "-U", "sre", "-d", "toolpulse"])
+        .args(commands.iter().flat_map(|c| ["-c", c]))
         .env("PGPASSWORD", password)
         .env("PGSSLMODE", "disable")
         .env("PGCONNECT_TIMEOUT", "10")
@@ -184,6 +190,11 @@ async fn psql_reads_rows_and_cannot_write() {
     let row = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(row.trim(), r#"\x0b7c0d5e8a0e4c1e9d4f2f6c1a7b3e90|\x4bf92f3577b34da6a3ce929d0e0e4736|{"region":"eu-west"}"#);
+    let declare = "DECLARE c CURSOR FOR SELECT trace_id, attributes FROM tool_calls WHERE server = 'pg-types'";
+    let out = psql_session(&s, TOKEN, &["BEGIN", declare, "FETCH 1 FROM c", "COMMIT"]);
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(lines.lines().any(|l| l == r#"\x4bf92f3577b34da6a3ce929d0e0e4736|{"region":"eu-west"}"#), "a cursor over them too: {lines}");
     let out = psql(&s, TOKEN, "SELECT * FROM tool_calls LIMIT 3");
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).lines().count() == 3, "{}", String::from_utf8_lossy(&out.stderr));
     // The same through the extended protocol (psycopg 3: Parse, Bind, Describe, Execute), with a parameter.

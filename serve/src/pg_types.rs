@@ -2,8 +2,9 @@
 //! into ones it can: fixed-size binary ids (event, trace and span ids) become
 //! `bytea`, maps (`attributes`) JSON text. A query hook plans each query; when
 //! its result holds such a column, it runs the plan under a projection that
-//! converts them (simple protocol), or hands that plan back to be run
-//! (extended protocol). Other statements pass through untouched.
+//! converts them (simple protocol), hands that plan back to be run (extended
+//! protocol), or opens a cursor on it (`DECLARE … CURSOR`). Other statements
+//! pass through untouched.
 
 use std::sync::Arc;
 
@@ -17,13 +18,15 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{Declare, DeclareType, Statement};
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
 use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::pgwire::api::ClientInfo;
-use datafusion_postgres::pgwire::api::portal::Format;
-use datafusion_postgres::pgwire::api::results::Response;
+use datafusion_postgres::pgwire::api::portal::{Format, Portal};
+use datafusion_postgres::pgwire::api::results::{Response, Tag};
+use datafusion_postgres::pgwire::api::stmt::StoredStatement;
+use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::types::format::FormatOptions;
 
@@ -34,6 +37,9 @@ pub struct SendableTypes;
 #[async_trait]
 impl QueryHook for SendableTypes {
     async fn handle_simple_query(&self, s: &Statement, ctx: &SessionContext, client: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+        if let Statement::Declare { stmts } = s {
+            return declare_cursors(stmts, ctx, client).await;
+        }
         let plan = sendable_plan(s, ctx).await?;
         let run = async {
             let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
@@ -62,6 +68,33 @@ impl QueryHook for SendableTypes {
     ) -> Option<PgWireResult<Response>> {
         None
     }
+}
+
+/// `DECLARE … CURSOR FOR query` when a query's result needs converting (else
+/// `None`: the library's cursor hook declares it): each cursor is opened on
+/// the converted plan, as that hook would open it on the plain one.
+async fn declare_cursors(stmts: &[Declare], ctx: &SessionContext, client: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+    let mut cursors = Vec::with_capacity(stmts.len());
+    for d in stmts {
+        let (Some(DeclareType::Cursor), Some(name), Some(query)) = (&d.declare_type, d.names.first(), &d.for_query) else { return None };
+        let plan = ctx.state().statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(query.clone())))).await.ok()?;
+        cursors.push((name.value.clone(), query.to_string(), plan));
+    }
+    if !cursors.iter().any(|(_, _, plan)| plan.schema().fields().iter().any(|f| unsendable(f.data_type()))) {
+        return None;
+    }
+    let open = async {
+        for (name, sql, plan) in cursors {
+            let plan = convert_columns(plan.clone()).unwrap_or(plan);
+            let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
+            let rows = encode_dataframe(df, &Format::UnifiedText, None).await?;
+            let portal = Portal::new_cursor(name.clone(), Arc::new(StoredStatement::new(name, (sql, None), vec![])));
+            portal.start(rows).await;
+            client.portal_store().put_portal(Arc::new(portal));
+        }
+        Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+    };
+    Some(open.await)
 }
 
 fn api_error(e: datafusion::error::DataFusionError) -> PgWireError {

@@ -147,14 +147,15 @@ pub async fn spawn(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     setup_pg_catalog(&ctx, "datafusion", EmptyContextProvider).map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
-    // The read-only check first, then the library's own hooks (cursors, SET/SHOW,
-    // transactions), then the conversion of columns the encoder cannot send.
+    // The read-only check first, then the conversion of columns the encoder
+    // cannot send (queries and cursors over them), then the library's own hooks
+    // (cursors, SET/SHOW, transactions).
     let all: Vec<Arc<dyn QueryHook>> = vec![
         Arc::new(ReadOnly),
+        Arc::new(SendableTypes),
         Arc::new(CursorStatementHook),
         Arc::new(SetShowHook),
         Arc::new(TransactionStatementHook),
-        Arc::new(SendableTypes),
     ];
     let params = DefaultServerParameterProvider::default();
     let handlers = Arc::new(Handlers {
