@@ -24,7 +24,7 @@ use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 
 pub use plan::{Fetch, plan};
 pub use range::window as range_window;
-pub use subquery::{inner_steps, range_vector as subquery_range_vector};
+pub use subquery::range_vector as subquery_range_vector;
 
 use super::PromError;
 use super::value::{Series, StepSeries, Steps, Val, drop_name};
