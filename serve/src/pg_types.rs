@@ -3,8 +3,9 @@
 //! `bytea`, maps (`attributes`) JSON text. A query hook plans each query; when
 //! its result holds such a column, it runs the plan under a projection that
 //! converts them (simple protocol), hands that plan back to be run (extended
-//! protocol), or opens a cursor on it (`DECLARE … CURSOR`). Other statements
-//! pass through untouched.
+//! protocol, which gets every query's plan from here, so it is planned once),
+//! or opens a cursor on it (`DECLARE … CURSOR`). Other statements pass through
+//! untouched.
 
 use std::sync::Arc;
 
@@ -40,9 +41,10 @@ impl QueryHook for SendableTypes {
         if let Statement::Declare { stmts } = s {
             return declare_cursors(stmts, ctx, client).await;
         }
-        let plan = sendable_plan(s, ctx).await?;
+        // Queries with nothing to convert are left to the library.
+        let plan = query_plan(s, ctx).await.filter(needs_conversion)?;
         let run = async {
-            let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
+            let df = ctx.execute_logical_plan(converted(plan).map_err(api_error)?).await.map_err(api_error)?;
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
             encode_dataframe(df, &Format::UnifiedText, Some(options)).await.map(Response::Query)
         };
@@ -55,7 +57,10 @@ impl QueryHook for SendableTypes {
         ctx: &SessionContext,
         _: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        sendable_plan(s, ctx).await.map(Ok)
+        // Every query's plan is handed back (the library would plan it the same
+        // way), converted where it needs to be.
+        let plan = query_plan(s, ctx).await?;
+        Some(if needs_conversion(&plan) { converted(plan).map_err(api_error) } else { Ok(plan) })
     }
 
     async fn handle_extended_query(
@@ -80,12 +85,12 @@ async fn declare_cursors(stmts: &[Declare], ctx: &SessionContext, client: &mut d
         let plan = ctx.state().statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(query.clone())))).await.ok()?;
         cursors.push((name.value.clone(), query.to_string(), plan));
     }
-    if !cursors.iter().any(|(_, _, plan)| plan.schema().fields().iter().any(|f| unsendable(f.data_type()))) {
+    if !cursors.iter().any(|(_, _, plan)| needs_conversion(plan)) {
         return None;
     }
     let open = async {
         for (name, sql, plan) in cursors {
-            let plan = convert_columns(plan.clone()).unwrap_or(plan);
+            let plan = if needs_conversion(&plan) { converted(plan).map_err(api_error)? } else { plan };
             let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
             let rows = encode_dataframe(df, &Format::UnifiedText, None).await?;
             let portal = Portal::new_cursor(name.clone(), Arc::new(StoredStatement::new(name, (sql, None), vec![])));
@@ -101,22 +106,21 @@ fn api_error(e: datafusion::error::DataFusionError) -> PgWireError {
     PgWireError::ApiError(Box::new(e))
 }
 
-/// The plan of query `s` with its unsendable columns converted; `None` when
-/// `s` is no query, does not plan (the library then reports why), or has
-/// nothing to convert.
-async fn sendable_plan(s: &Statement, ctx: &SessionContext) -> Option<LogicalPlan> {
+/// The plan of query `s`; `None` when `s` is no query or does not plan (the
+/// library then plans it again and reports why).
+async fn query_plan(s: &Statement, ctx: &SessionContext) -> Option<LogicalPlan> {
     let Statement::Query(_) = s else { return None };
-    let plan = ctx.state().statement_to_plan(DfStatement::Statement(Box::new(s.clone()))).await.ok()?;
-    convert_columns(plan)
+    ctx.state().statement_to_plan(DfStatement::Statement(Box::new(s.clone()))).await.ok()
 }
 
-/// `plan` under a projection converting its unsendable output columns;
-/// `None` when it has none.
-pub fn convert_columns(plan: LogicalPlan) -> Option<LogicalPlan> {
+/// Whether `plan`'s result holds a column the encoder cannot send.
+fn needs_conversion(plan: &LogicalPlan) -> bool {
+    plan.schema().fields().iter().any(|f| unsendable(f.data_type()))
+}
+
+/// `plan` under a projection converting its unsendable output columns.
+fn converted(plan: LogicalPlan) -> DfResult<LogicalPlan> {
     let schema = plan.schema().clone();
-    if !schema.fields().iter().any(|f| unsendable(f.data_type())) {
-        return None;
-    }
     let json = ScalarUDF::from(MapToJson::new());
     let exprs: Vec<Expr> = schema
         .iter()
@@ -129,7 +133,7 @@ pub fn convert_columns(plan: LogicalPlan) -> Option<LogicalPlan> {
             }
         })
         .collect();
-    LogicalPlanBuilder::from(plan).project(exprs).and_then(LogicalPlanBuilder::build).ok()
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
 }
 
 fn unsendable(t: &DataType) -> bool {
