@@ -9,7 +9,7 @@ use std::time::Duration;
 use promql_parser::label::Matcher;
 use promql_parser::parser::{self, Expr};
 
-use super::eval::{Evaluator, Fetch, plan, subquery_range_vector};
+use super::eval::{Evaluator, Fetch, node_key, node_time, plan, subquery_range_vector};
 use super::source::{MetricMeta, MetricSource, Projection, Selection, name_matches};
 use super::value::{Labels, METRIC_NAME, Series, StepSeries, Steps, Val};
 use super::{ErrorKind, PromError};
@@ -63,11 +63,16 @@ impl PromEngine {
     /// samples in the window that ends at `at` (after its `@` and `offset`).
     async fn range_vector_at(&self, expr: &Expr, at: i64) -> Result<Vec<Series>, PromError> {
         let steps = Steps::instant(at);
-        let data = self.fetch_all(&plan(expr, &steps, self.lookback)?).await?;
-        let ev = Evaluator { steps: &steps, bounds: (at, at), lookback: self.lookback, data: &data };
+        let mut data = self.fetch_all(&plan(expr, &steps, self.lookback)?).await?;
         let (series, range, end) = match expr {
-            Expr::MatrixSelector(ms) => (ev.series_of(&ms.vs).to_vec(), ms.range, ev.eval_time(0, &ms.vs.at, &ms.vs.offset)),
-            Expr::Subquery(sq) => (subquery_range_vector(&ev, sq)?, sq.range, ev.eval_time(0, &sq.at, &sq.offset)),
+            // The selector's fetched series themselves.
+            Expr::MatrixSelector(ms) => {
+                (data.remove(&node_key(&ms.vs)).unwrap_or_default(), ms.range, node_time(at, &ms.vs.at, &ms.vs.offset, (at, at)))
+            }
+            Expr::Subquery(sq) => {
+                let ev = Evaluator { steps: &steps, bounds: (at, at), lookback: self.lookback, data: &data };
+                (subquery_range_vector(&ev, sq)?, sq.range, ev.eval_time(0, &sq.at, &sq.offset))
+            }
             _ => return Err(PromError::bad_data("not a range vector")),
         };
         let range = range.as_millis() as i64;
