@@ -83,6 +83,11 @@ impl Steps {
         self.start + i as i64 * self.step
     }
 
+    /// The time of the last step (at or before `end`).
+    pub fn last(&self) -> i64 {
+        self.at(self.len().max(1) - 1)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         (0..self.len()).map(|i| self.at(i))
     }

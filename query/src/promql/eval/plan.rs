@@ -104,8 +104,7 @@ impl Query {
         if !vs.matchers.or_matchers.is_empty() {
             return Err(PromError::unsupported("`or` inside label matchers"));
         }
-        let last_step = steps.at(steps.len().max(1) - 1);
-        let (first, last) = (node_time(steps.start, &vs.at, &vs.offset, self.bounds), node_time(last_step, &vs.at, &vs.offset, self.bounds));
+        let (first, last) = (node_time(steps.start, &vs.at, &vs.offset, self.bounds), node_time(steps.last(), &vs.at, &vs.offset, self.bounds));
         let (mut name_matchers, mut matchers) = (Vec::new(), Vec::new());
         for m in &vs.matchers.matchers {
             if m.name == METRIC_NAME { name_matchers.push(m.clone()) } else { matchers.push(m.clone()) }

@@ -21,8 +21,7 @@ pub const DEFAULT_STEP_MS: i64 = 60_000;
 pub fn inner_steps(sq: &SubqueryExpr, steps: &Steps, bounds: (i64, i64)) -> Option<Steps> {
     let step = sq.step.map_or(DEFAULT_STEP_MS, |d| d.as_millis() as i64).max(1);
     let range = sq.range.as_millis() as i64;
-    let last_step = steps.at(steps.len().max(1) - 1);
-    let (first, last) = (node_time(steps.start, &sq.at, &sq.offset, bounds), node_time(last_step, &sq.at, &sq.offset, bounds));
+    let (first, last) = (node_time(steps.start, &sq.at, &sq.offset, bounds), node_time(steps.last(), &sq.at, &sq.offset, bounds));
     let (from, to) = (first.min(last) - range, first.max(last));
     let aligned = from.div_euclid(step) * step;
     let start = if aligned < from { aligned + step } else { aligned };
