@@ -101,6 +101,11 @@ async fn python_sdk_spans_become_tool_calls_spans_and_chains() {
     assert_eq!(by_kind, BTreeMap::from([("client", 6), ("internal", 1), ("server", 7)]));
     let svc = sql(&s, "SELECT DISTINCT service_name FROM spans").await;
     assert_eq!(svc[0]["service_name"], "mcp-gateway");
+    // Typed attributes as text: arrays as JSON, numbers and booleans as JSON literals.
+    let listed = sql(&s, "SELECT attributes FROM spans WHERE name = 'tools/list'").await;
+    let attrs = &listed[0]["attributes"];
+    assert_eq!(attrs["app.tags"], r#"["eu","beta,internal"]"#, "{attrs}");
+    assert_eq!((&attrs["app.retries"], &attrs["app.sample_ratio"], &attrs["app.cached"]), (&Value::from("3"), &Value::from("0.25"), &Value::from("true")), "{attrs}");
 
     // The chain github → jira → postgres is one trace of depth 3.
     let chains = sql(&s, "SELECT depth, calls, servers, duration_ms FROM tool_chains ORDER BY depth DESC").await;
@@ -207,7 +212,9 @@ async fn grpc_export_with_token_and_partial_success_over_http() {
         "attributes": [{"key": "mcp.method.name", "value": {"stringValue": "tools/call"}}, {"key": "gen_ai.tool.name", "value": {"stringValue": "note"}},
                        {"key": "error.type", "value": {"stringValue": "tool_error"}}]}]}]}]});
     let r = http.post(format!("http://{}/v1/traces", s.addr)).bearer_auth(TOKEN).json(&json).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let status = r.status();
+    // A full success: an empty ExportTraceServiceResponse in protobuf's JSON mapping.
+    assert_eq!((status, r.text().await.unwrap().as_str()), (StatusCode::OK, "{}"));
     let rows = sql(&s, "SELECT server, outcome, duration_ms FROM tool_calls WHERE tool = 'note'").await;
     assert_eq!((&rows[0]["server"], &rows[0]["outcome"], rows[0]["duration_ms"].as_f64()), (&Value::from("notes"), &Value::from("tool_error"), Some(500.0)));
     // No token over HTTP: 401.

@@ -69,8 +69,12 @@ with tracer.start_as_current_span("invoke_agent triage", attributes={"gen_ai.ope
     call("slack", "post_message", "intruder", 1, "auth_failure", Status(StatusCode.ERROR, "unauthorized"),
          attrs={"http.response.status_code": 401, "error.type": "401"})
 
-# An MCP method that is not a tool call is kept as a span only.
-with tracer.start_as_current_span("tools/list", kind=SpanKind.SERVER, attributes={"mcp.method.name": "tools/list", "server.address": "github"}):
+# An MCP method that is not a tool call is kept as a span only; its typed
+# attributes become text by the OpenTelemetry rules for non-OTLP protocols.
+with tracer.start_as_current_span("tools/list", kind=SpanKind.SERVER, attributes={
+    "mcp.method.name": "tools/list", "server.address": "github",
+    "app.tags": ["eu", "beta,internal"], "app.retries": 3, "app.sample_ratio": 0.25, "app.cached": True,
+}):
     pass
 
 provider.force_flush()

@@ -5,12 +5,12 @@
 
 use arrow::array::RecordBatch;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
 use toolpulse_schemas::span_schema::{SpanBatchBuilder, SpanRow};
 use toolpulse_schemas::{DeadLetter, DeadLetterSource, DecodeLimits, EventBatchBuilder, decode_event};
 
+use super::attribute_text::any_text;
 use super::mcp::{ServerName, audit_json, chain};
 
 /// What one export became.
@@ -33,20 +33,6 @@ pub struct Converted {
 pub struct ConvertOptions {
     pub limits: DecodeLimits,
     pub server_name: ServerName,
-}
-
-/// An attribute value as text.
-pub fn any_text(v: &AnyValue) -> String {
-    match &v.value {
-        Some(Any::StringValue(s)) => s.clone(),
-        Some(Any::BoolValue(b)) => b.to_string(),
-        Some(Any::IntValue(i)) => i.to_string(),
-        Some(Any::DoubleValue(d)) => d.to_string(),
-        Some(Any::BytesValue(b)) => toolpulse_schemas::ids::to_hex(b),
-        Some(Any::ArrayValue(a)) => format!("[{}]", a.values.iter().map(any_text).collect::<Vec<_>>().join(",")),
-        Some(Any::KvlistValue(kv)) => format!("{{{}}}", kv.values.iter().map(|k| format!("{}={}", k.key, k.value.as_ref().map(any_text).unwrap_or_default())).collect::<Vec<_>>().join(",")),
-        _ => String::new(),
-    }
 }
 
 fn attributes(kv: &[KeyValue]) -> Vec<(String, String)> {

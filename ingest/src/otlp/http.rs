@@ -124,6 +124,9 @@ fn decode(enc: Encoding, bytes: &Bytes) -> Result<ExportTraceServiceRequest, Str
 fn ok(enc: Encoding, resp: &ExportTraceServiceResponse) -> Response {
     let body = match enc {
         Encoding::Protobuf => resp.encode_to_vec(),
+        // A full success is `{}`, as protobuf's JSON mapping leaves out an unset
+        // message (the generated serde impl would write `"partialSuccess": null`).
+        Encoding::Json if resp.partial_success.is_none() => b"{}".to_vec(),
         Encoding::Json => serde_json::to_vec(resp).unwrap_or_else(|_| b"{}".to_vec()),
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, enc.content_type())], body).into_response()
