@@ -18,7 +18,7 @@ use crate::spec::{Budgeting, SloSpec};
 /// One window's figures.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct WindowStatus {
-    #[serde(with = "humantime_serde")]
+    #[serde(serialize_with = "crate::duration_text::serialize")]
     pub window: Duration,
     pub good: u64,
     pub bad: u64,
@@ -33,9 +33,9 @@ pub struct WindowStatus {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PairStatus {
     pub severity: String,
-    #[serde(with = "humantime_serde")]
+    #[serde(serialize_with = "crate::duration_text::serialize")]
     pub long: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(serialize_with = "crate::duration_text::serialize")]
     pub short: Duration,
     pub factor: f64,
     pub long_burn_rate: f64,

@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod chains;
 pub mod counts;
+pub mod duration_text;
 pub mod engine;
 pub mod error;
 pub mod evaluate;

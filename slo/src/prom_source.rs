@@ -17,7 +17,8 @@ use toolpulse_query::promql::source::{MetricMeta, MetricSource, Selection};
 use toolpulse_query::promql::value::{Labels, Series, key_of};
 use toolpulse_query::promql::PromError;
 
-use crate::alerts::rules::{self, human};
+use crate::alerts::rules;
+use crate::duration_text::human;
 use crate::engine::SloEngine;
 
 pub const OBJECTIVE: &str = "toolpulse_slo_objective";

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt64Builder};
 use toolpulse_schemas::slo_status_schema::slo_status_schema;
 
-use crate::alerts::rules::human;
+use crate::duration_text::human;
 use crate::evaluate::SloStatus;
 
 /// Rows for a set of statuses; `firing(slo)` names the alerts firing for it.

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::Labels;
+use crate::duration_text::human;
 use crate::evaluate::SloStatus;
 use crate::spec::SloSpec;
 
@@ -100,15 +101,4 @@ pub fn desired(spec: &SloSpec, status: &SloStatus) -> Vec<Desired> {
         out.push(Desired { labels: labels(spec, NO_DATA, &n.severity), annotations, active: status.no_data, value: 0.0, for_: Duration::ZERO });
     }
     out
-}
-
-/// `1h`, `5m`, `1d` as people write them.
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
 }
