@@ -400,6 +400,11 @@ async fn grafana_request_sequence_and_dashboards() {
     assert_eq!(v["data"].as_array().unwrap().len(), 6);
     let (_, v) = get(&s, "/api/v1/metadata", &[("limit", "10000")]).await;
     assert_eq!(v["data"]["toolpulse_tool_calls_total"][0]["type"], "counter");
+    // A histogram is listed once, by family, as Prometheus lists it (Grafana derives `_bucket`, `_sum`, `_count`).
+    assert_eq!(v["data"]["toolpulse_tool_call_duration_seconds"][0]["type"], "histogram", "{v}");
+    assert!(v["data"].get("toolpulse_tool_call_duration_seconds_bucket").is_none(), "{v}");
+    let (_, v) = get(&s, "/api/v1/metadata", &[("metric", "toolpulse_tool_call_duration_seconds")]).await;
+    assert_eq!(v["data"].as_object().map(|o| o.len()), Some(1), "{v}");
     // "Format query" in the code editor: Prometheus's layout, durations normalised.
     let (status, v) = get(&s, "/api/v1/format_query", &[("query", "sum  by(outcome)(rate(toolpulse_tool_calls_total{server=\"github\"}[4m0s]))")]).await;
     assert_eq!((status, v["data"].as_str()), (StatusCode::OK, Some("sum by (outcome) (rate(toolpulse_tool_calls_total{server=\"github\"}[4m]))")), "{v}");

@@ -190,10 +190,15 @@ async fn metadata(State(st): State<ApiState>, RawQuery(q): RawQuery, headers: He
             let metric = p.get("metric");
             let limit = p.limit()?;
             for m in st.engine.metrics() {
-                if metric.is_some_and(|x| x != m.name) || limit.is_some_and(|n| out.len() >= n) {
+                // A histogram's series are listed once, as their family.
+                let (name, entry) = match m.family {
+                    Some(f) => (f.name.to_owned(), json!([{"type": "histogram", "help": f.help, "unit": m.unit}])),
+                    None => (m.name, json!([{"type": m.kind, "help": m.help, "unit": m.unit}])),
+                };
+                if metric.is_some_and(|x| x != name) || out.contains_key(&name) || limit.is_some_and(|n| out.len() >= n) {
                     continue;
                 }
-                out.insert(m.name.clone(), json!([{"type": m.kind, "help": m.help, "unit": m.unit}]));
+                out.insert(name, entry);
             }
             Ok(json!(out))
         }

@@ -44,7 +44,7 @@ impl SloMetricsSource {
 #[async_trait]
 impl MetricSource for SloMetricsSource {
     fn metrics(&self) -> Vec<MetricMeta> {
-        let m = |name: &str, help: &str, labels: Vec<&'static str>| MetricMeta { name: name.into(), kind: "gauge", help: help.into(), unit: "", labels };
+        let m = |name: &str, help: &str, labels: Vec<&'static str>| MetricMeta { name: name.into(), kind: "gauge", help: help.into(), unit: "", labels, family: None };
         vec![
             m(OBJECTIVE, "The SLO's objective (target share of good events or timeslices).", vec!["slo", "sli"]),
             m(SLI, "The SLI over a window: the share of good events (or timeslices).", vec!["slo", "sli", "window"]),

@@ -21,6 +21,17 @@ pub struct MetricMeta {
     pub unit: &'static str,
     /// Every label its series may carry (besides `__name__`).
     pub labels: Vec<&'static str>,
+    /// The histogram this series is part of (as its `_bucket`, `_sum` or
+    /// `_count`): `/api/v1/metadata` lists a histogram once, by that name, as
+    /// Prometheus does.
+    pub family: Option<Family>,
+}
+
+/// A histogram's metric family: its name without suffix, and its help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Family {
+    pub name: &'static str,
+    pub help: &'static str,
 }
 
 /// Which labels the query keeps of a selection.

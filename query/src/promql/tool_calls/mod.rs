@@ -28,10 +28,12 @@ use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
 
 use super::PromError;
-use super::source::{MetricMeta, MetricSource, Selection};
+use super::source::{Family, MetricMeta, MetricSource, Selection};
 use super::value::Series;
 
 pub const CALLS: &str = "toolpulse_tool_calls_total";
+/// The duration histogram, whose series are [`BUCKET`], [`SUM`] and [`COUNT`].
+pub const DURATION: Family = Family { name: "toolpulse_tool_call_duration_seconds", help: "Duration of MCP tool calls, in seconds." };
 pub const BUCKET: &str = "toolpulse_tool_call_duration_seconds_bucket";
 pub const SUM: &str = "toolpulse_tool_call_duration_seconds_sum";
 pub const COUNT: &str = "toolpulse_tool_call_duration_seconds_count";
@@ -62,12 +64,13 @@ impl ToolCallMetrics {
 impl MetricSource for ToolCallMetrics {
     fn metrics(&self) -> Vec<MetricMeta> {
         let with_le: Vec<&'static str> = LABELS.iter().copied().chain(["le"]).collect();
-        let m = |name: &str, kind, help: &str, unit, labels: Vec<&'static str>| MetricMeta { name: name.into(), kind, help: help.into(), unit, labels };
+        let m = |name: &str, kind, help: &str, unit, labels: Vec<&'static str>| MetricMeta { name: name.into(), kind, help: help.into(), unit, labels, family: None };
+        let of_duration = |meta: MetricMeta| MetricMeta { family: Some(DURATION), ..meta };
         vec![
             m(CALLS, "counter", "MCP tool calls, by server, tool, outcome, agent, tenant and server version.", "", LABELS.to_vec()),
-            m(BUCKET, "counter", "Tool calls that took at most `le` seconds (histogram buckets).", "seconds", with_le),
-            m(SUM, "counter", "Total duration of tool calls, in seconds.", "seconds", LABELS.to_vec()),
-            m(COUNT, "counter", "Tool calls counted by the duration histogram.", "", LABELS.to_vec()),
+            of_duration(m(BUCKET, "counter", "Tool calls that took at most `le` seconds (histogram buckets).", "seconds", with_le)),
+            of_duration(m(SUM, "counter", "Total duration of tool calls, in seconds.", "seconds", LABELS.to_vec())),
+            of_duration(m(COUNT, "counter", "Tool calls counted by the duration histogram.", "", LABELS.to_vec())),
             m(TOOL_QUANTILE, "gauge", "Precise quantile of the duration of each minute's calls of a tool (HDR histograms).", "seconds", vec!["server", "tool", "quantile"]),
             m(SERVER_QUANTILE, "gauge", "Precise quantile of the duration of each minute's calls of a server (HDR histograms).", "seconds", vec!["server", "quantile"]),
             m(CHAIN_QUANTILE, "gauge", "Precise quantile of the end-to-end duration of the chains of MCP calls started each minute, by chain depth.", "seconds", vec!["depth", "quantile"]),
