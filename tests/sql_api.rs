@@ -218,6 +218,50 @@ async fn psql_reads_rows_and_cannot_write() {
     s.shutdown().await.unwrap();
 }
 
+/// A query over the PostgreSQL protocol ends at `query.timeout`, by either
+/// protocol, and the server goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_queries_end_at_the_query_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
+    cfg.server.token = TOKEN.into();
+    cfg.query.timeout = std::time::Duration::from_secs(1);
+    let s = Server::start(cfg).await.unwrap();
+    // 10^12 rows: hours of work without a limit.
+    let endless = "SELECT count(*) FROM generate_series(1, 1000000) a, generate_series(1, 1000000) b";
+    let out = tokio::task::spawn_blocking({
+        let s_pg = s.pg_addr;
+        move || {
+            let addr = s_pg.unwrap();
+            // `timeout`: without the server's limit the test fails instead of hanging.
+            Command::new("timeout")
+                .args(["60", "psql", "-X", "-A", "-t", "-h", "127.0.0.1", "-p", &addr.port().to_string(), "-U", "sre", "-d", "toolpulse", "-c", endless])
+                .env("PGPASSWORD", TOKEN)
+                .env("PGSSLMODE", "disable")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("longer than the limit of 1s"), "psql: {err}");
+    // The extended protocol (psycopg 3), with a parameter.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/pg_query.py");
+    let port = s.pg_addr.unwrap().port().to_string();
+    let sql = "SELECT count(*) FROM generate_series(1, 1000000) a, generate_series(1, 1000000) b WHERE a.value > %s";
+    let out = Command::new("timeout").args(["60", "python3", script, &port, TOKEN, sql, "0"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("longer than the limit of 1s"), "psycopg: {err}");
+    // Short queries still answer.
+    let out = psql(&s, TOKEN, "SELECT count(*) FROM generate_series(1, 1000)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1000", "{}", String::from_utf8_lossy(&out.stderr));
+    s.shutdown().await.unwrap();
+}
+
 /// The calls `latency_1m` counts, once it agrees with `tool_calls` (polled: the
 /// server updates it every 200 ms here); panics after 20 s.
 async fn latency_1m_calls_once_caught_up(s: &RunningServer) -> u64 {

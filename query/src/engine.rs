@@ -12,6 +12,7 @@ use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use toolpulse_schemas::arrow_schema::tool_calls_schema;
@@ -19,8 +20,9 @@ use toolpulse_schemas::dead_letter::dead_letters_schema;
 use toolpulse_schemas::rollup_schema::{latency_1m_schema, rollups_1m_schema, rollups_agents_1m_schema};
 use toolpulse_storage::{DataDir, Table};
 
-use crate::vanished;
+use crate::deadline::Deadline;
 use crate::error::QueryError;
+use crate::vanished;
 use crate::store_files::StoreFiles;
 use crate::table::StoreTable;
 
@@ -104,6 +106,17 @@ impl QueryEngine {
     /// The session, for trusted callers (the SLO engine, PromQL) that build plans themselves.
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// A session over the same tables and functions whose every query ends with
+    /// an error once it has computed for the configured timeout: for front ends
+    /// that run plans and stream their results themselves (the PostgreSQL
+    /// endpoint), out of reach of [`Self::run_user_sql`]'s timeout.
+    pub fn session_with_deadline(&self) -> SessionContext {
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_physical_optimizer_rule(Arc::new(Deadline::new(self.cfg.timeout)))
+            .build();
+        SessionContext::new_with_state(state)
     }
 
     /// Plans user SQL inside the sandbox.

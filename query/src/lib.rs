@@ -1,10 +1,12 @@
 //! Queries over the store, on DataFusion: the store's tables with time-range
 //! pruning of hour partitions ([`table`]), HDR-histogram percentile functions
-//! ([`hdr`]), a read-only sandbox for user SQL ([`engine`]), result encodings
+//! ([`hdr`]), a read-only sandbox for user SQL ([`engine`]), a time limit for
+//! sessions that stream their own results ([`deadline`]), result encodings
 //! ([`output`]), reading the files compaction merged away from under a query
 //! ([`store_files`]), and running a query again when a file vanished all the
 //! same ([`vanished`]).
 
+pub mod deadline;
 pub mod engine;
 pub mod error;
 pub mod hdr;

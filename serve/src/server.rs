@@ -158,7 +158,7 @@ impl Server {
 
         let (pg_addr, pg_task) = if cfg.pgwire.enabled {
             let pg_engine = QueryEngine::open(DataDir::new(&cfg.data_dir), query_config(&cfg)).await.context("opening the query engine")?;
-            let (addr, task) = crate::pg_wire::spawn(cfg.pgwire.listen, pg_engine.context().clone(), token.clone(), stop_rx.clone())
+            let (addr, task) = crate::pg_wire::spawn(cfg.pgwire.listen, pg_engine.session_with_deadline(), token.clone(), stop_rx.clone())
                 .await
                 .with_context(|| format!("binding the PostgreSQL endpoint {}", cfg.pgwire.listen))?;
             tracing::info!(%addr, "PostgreSQL protocol listening (password: the API token)");

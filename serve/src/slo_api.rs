@@ -11,8 +11,8 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use toolpulse_slo::alerts::rules::{self, BUDGET_EXHAUSTED, BURN_RATE, NO_DATA};
-use toolpulse_slo::duration_text::human;
 use toolpulse_slo::alerts::{Alert, AlertState};
+use toolpulse_slo::duration_text::human;
 use toolpulse_slo::notify::payload::rfc3339;
 use toolpulse_slo::{SloEngine, SloSpec, SloStatus};
 
