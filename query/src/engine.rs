@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use toolpulse_schemas::arrow_schema::tool_calls_schema;
@@ -22,9 +22,9 @@ use toolpulse_storage::{DataDir, Table};
 
 use crate::deadline::Deadline;
 use crate::error::QueryError;
-use crate::vanished;
 use crate::store_files::StoreFiles;
 use crate::table::StoreTable;
+use crate::vanished;
 
 /// Limits of user queries.
 #[derive(Debug, Clone)]

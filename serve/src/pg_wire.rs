@@ -3,7 +3,8 @@
 //! password is the API token (any user name); a wrong one is refused. Only
 //! reading statements run: queries (not `SELECT … INTO`), `EXPLAIN`, `SHOW`,
 //! `SET`, cursors and transaction control; everything else is refused with
-//! SQLSTATE 25006 (`read_only_sql_transaction`).
+//! SQLSTATE 25006 (`read_only_sql_transaction`). The session it serves ends
+//! each query at the query timeout ([`toolpulse_query::deadline`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
