@@ -134,6 +134,22 @@ async fn curl_posts_the_query_as_raw_text_or_as_a_form() {
     s.shutdown().await.unwrap();
 }
 
+/// The schema test of Grafana's PostgreSQL data source (postgresMetaQuery.ts).
+const GRAFANA_IN_SEARCH_PATH: &str = "quote_ident(table_schema) IN (SELECT CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END \
+     FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1), \
+     array_upper(string_to_array(current_setting('search_path'),','),1)) as i, string_to_array(current_setting('search_path'),',') s)";
+/// Grafana's table list.
+const GRAFANA_TABLES: &str = "SELECT CASE WHEN {in_search_path} THEN quote_ident(table_name) \
+     ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS \"table\" FROM information_schema.tables \
+     WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog', '_timescaledb_cache', '_timescaledb_catalog', \
+     '_timescaledb_internal', '_timescaledb_config', 'timescaledb_information', 'timescaledb_experimental') \
+     ORDER BY CASE WHEN {in_search_path} THEN 0 ELSE 1 END, 1";
+/// Grafana's column list of one table.
+const GRAFANA_COLUMNS: &str = "SELECT quote_ident(column_name) AS \"column\", data_type AS \"type\" FROM information_schema.columns \
+     WHERE CASE WHEN array_length(parse_ident('{table}'),1) = 2 \
+     THEN quote_ident(table_schema) = (parse_ident('{table}'))[1] AND quote_ident(table_name) = (parse_ident('{table}'))[2] \
+     ELSE quote_ident(table_name) = '{table}' AND {in_search_path} END";
+
 /// Runs `psql` (Debian's postgresql-client) against the server's PostgreSQL port.
 fn psql(s: &RunningServer, password: &str, sql: &str) -> std::process::Output {
     psql_session(s, password, &[sql])
@@ -177,6 +193,23 @@ async fn psql_reads_rows_and_cannot_write() {
     let out = psql(&s, TOKEN, "\\dt");
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && listing.contains("tool_calls") && listing.contains("rollups_1m"), "{listing}{}", String::from_utf8_lossy(&out.stderr));
+
+    // Grafana's PostgreSQL query builder (its postgresMetaQuery.ts): the table
+    // list, then a table's columns, whose PostgreSQL type names pick the time
+    // column and the numeric aggregations.
+    let out = psql(&s, TOKEN, &GRAFANA_TABLES.replace("{in_search_path}", GRAFANA_IN_SEARCH_PATH));
+    let tables = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && tables.lines().any(|t| t.ends_with("tool_calls")), "{tables}{}", String::from_utf8_lossy(&out.stderr));
+    let table = tables.lines().find(|t| t.ends_with("tool_calls")).unwrap();
+    let out = psql(&s, TOKEN, &GRAFANA_COLUMNS.replace("{table}", table).replace("{in_search_path}", GRAFANA_IN_SEARCH_PATH));
+    let columns: std::collections::BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('|').map(|(c, t)| (c.to_owned(), t.to_owned())))
+        .collect();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (column, pg_type) in [("timestamp", "timestamp with time zone"), ("duration_ms", "double precision"), ("server", "text"), ("trace_id", "bytea"), ("jsonrpc_error_code", "integer")] {
+        assert_eq!(columns.get(column).map(String::as_str), Some(pg_type), "{columns:?}");
+    }
 
     // Every column can be sent: ids as bytea, `attributes` (unknown fields) as JSON.
     let event = serde_json::json!({

@@ -4,7 +4,8 @@
 //! reading statements run: queries (not `SELECT … INTO`), `EXPLAIN`, `SHOW`,
 //! `SET`, cursors and transaction control; everything else is refused with
 //! SQLSTATE 25006 (`read_only_sql_transaction`). The session it serves ends
-//! each query at the query timeout ([`toolpulse_query::deadline`]).
+//! each query at the query timeout ([`toolpulse_query::deadline`]), and its
+//! `information_schema` is PostgreSQL's ([`crate::pg_information_schema`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -148,6 +149,7 @@ pub async fn spawn(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     setup_pg_catalog(&ctx, "datafusion", EmptyContextProvider).map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
+    crate::pg_information_schema::install(&ctx).await.map_err(|e| anyhow::anyhow!("setting up information_schema: {e}"))?;
     // The read-only check first, then the conversion of columns the encoder
     // cannot send (queries and cursors over them), then the library's own hooks
     // (cursors, SET/SHOW, transactions).
