@@ -211,6 +211,11 @@ async fn psql_reads_rows_and_cannot_write() {
         assert_eq!(columns.get(column).map(String::as_str), Some(pg_type), "{columns:?}");
     }
 
+    // Grafana's version probe, through `current_setting`.
+    let out = psql(&s, TOKEN, "SELECT current_setting('server_version_num')::int/100 as version");
+    let version: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(version >= 1000, "a PostgreSQL 10+ version number: {version}");
+
     // Every column can be sent: ids as bytea, `attributes` (unknown fields) as JSON.
     let event = serde_json::json!({
         "event_id": "0b7c0d5e-8a0e-4c1e-9d4f-2f6c1a7b3e90", "timestamp": chrono::Utc::now().to_rfc3339(), "duration_ms": 12.5,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod jobs;
 pub mod pg_information_schema;
+pub mod pg_settings;
 pub mod pg_types;
 pub mod pg_wire;
 pub mod prom_api;

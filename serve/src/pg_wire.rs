@@ -5,7 +5,8 @@
 //! `SET`, cursors and transaction control; everything else is refused with
 //! SQLSTATE 25006 (`read_only_sql_transaction`). The session it serves ends
 //! each query at the query timeout ([`toolpulse_query::deadline`]), and its
-//! `information_schema` is PostgreSQL's ([`crate::pg_information_schema`]).
+//! `information_schema` is PostgreSQL's ([`crate::pg_information_schema`]), as
+//! are its settings ([`crate::pg_settings`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::Token;
+use crate::pg_settings;
 use crate::pg_types::SendableTypes;
 
 /// The password is the token, whoever logs in.
@@ -160,7 +162,8 @@ pub async fn spawn(
         Arc::new(SetShowHook),
         Arc::new(TransactionStatementHook),
     ];
-    let params = DefaultServerParameterProvider::default();
+    let params = pg_settings::startup_parameters();
+    ctx.register_udf(pg_settings::current_setting_udf(pg_settings::settings(&params)));
     let handlers = Arc::new(Handlers {
         session: Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), all)),
         startup: Arc::new(CleartextPasswordAuthStartupHandler::new(TokenAuth(token), params)),
