@@ -1,8 +1,8 @@
 //! The SLO status API (`GET /api/v1/slos/{name}`) against an independent
 //! computation: DuckDB (`tests/peers/duckdb_query.py`) counts the good and bad
 //! calls of every window straight from the Parquet files, by the SLI semantics
-//! of the design (success rate, auth-failure rate, latency ratio, and per-minute
-//! p99 timeslices), and the burn rates follow from those counts. Windows are
+//! of the design (success rate, auth-failure rate, latency ratio, chain latency,
+//! and per-minute p99 timeslices), and the burn rates follow from those counts. Windows are
 //! named as in the metric labels (`1d`, not `1day`).
 
 mod common;
@@ -95,17 +95,30 @@ async fn burn_rates_match_duckdb_over_the_raw_files() {
     let dir = tempfile::tempdir().unwrap();
     let s = seeded(dir.path()).await;
     const SERVER_FAULT: &str = "outcome IN ('tool_error', 'protocol_error', 'timeout')";
-    // Each ratio SLO of slo/specs as the design defines it: (selection, good, bad).
-    let ratio_slos = [
-        ("fleet-availability", "true", "outcome = 'success'", SERVER_FAULT),
-        ("postgres-availability", "server = 'postgres'", "outcome = 'success'", SERVER_FAULT),
-        ("slack-auth", "server = 'slack'", "outcome <> 'auth_failure'", "outcome = 'auth_failure'"),
+    let ratio = |selection: &str, good: &str, bad: &str| {
+        format!("SELECT count(*) FILTER (WHERE {good}), count(*) FILTER (WHERE {bad}), count(*) FROM tool_calls WHERE {selection} AND ts_ms >= {{from}} AND ts_ms < {{to}}")
+    };
+    // Each SLO of slo/specs but the timeslice one, as the design defines it:
+    // DuckDB's (good, bad, events) of a window [from, to).
+    let slos = [
+        ("fleet-availability", ratio("true", "outcome = 'success'", SERVER_FAULT)),
+        ("postgres-availability", ratio("server = 'postgres'", "outcome = 'success'", SERVER_FAULT)),
+        ("slack-auth", ratio("server = 'slack'", "outcome <> 'auth_failure'", "outcome = 'auth_failure'")),
         // The latency SLI counts successes and tool errors; `events` is every call of the selection.
-        ("jira-latency", "server = 'jira'", "outcome IN ('success', 'tool_error') AND duration_ms <= 2000", "outcome IN ('success', 'tool_error') AND duration_ms > 2000"),
+        ("jira-latency", ratio("server = 'jira'", "outcome IN ('success', 'tool_error') AND duration_ms <= 2000", "outcome IN ('success', 'tool_error') AND duration_ms > 2000")),
+        // Chains of two or more calls (one trace), by the minute they started, within 10 s end to end.
+        (
+            "fleet-chains",
+            "WITH c AS (SELECT min(ts_ms) AS started, max(ts_ms + duration_ms) - min(ts_ms) AS took, max(coalesce(chain_depth, 1)) AS depth \
+             FROM tool_calls WHERE trace_id IS NOT NULL GROUP BY trace_id) \
+             SELECT count(*) FILTER (WHERE took <= 10000), count(*) FILTER (WHERE took > 10000), count(*) FROM c \
+             WHERE depth >= 2 AND started >= {from} AND started < {to}"
+                .to_owned(),
+        ),
     ];
     let mut checked = 0;
     let mut burning = 0;
-    for (slo, selection, good, bad) in ratio_slos {
+    for (slo, count) in &slos {
         let st = status(&s, slo).await;
         let (at_ms, objective) = (st["at_ms"].as_i64().unwrap(), st["objective"].as_f64().unwrap());
         let windows = st["windows"].as_array().unwrap();
@@ -113,10 +126,7 @@ async fn burn_rates_match_duckdb_over_the_raw_files() {
             .iter()
             .map(|w| {
                 let (from, to) = bounds(at_ms, w["window"].as_str().unwrap());
-                format!(
-                    "SELECT count(*) FILTER (WHERE {good}), count(*) FILTER (WHERE {bad}), count(*) FROM tool_calls \
-                     WHERE {selection} AND ts_ms >= {from} AND ts_ms < {to}"
-                )
+                count.replace("{from}", &from.to_string()).replace("{to}", &to.to_string())
             })
             .collect();
         for (w, rows) in windows.iter().zip(duckdb(dir.path(), &queries)) {
@@ -129,13 +139,14 @@ async fn burn_rates_match_duckdb_over_the_raw_files() {
             checked += 1;
             burning += usize::from(burn > 1.0);
         }
+        assert!(windows.iter().any(|w| as_u64(&w["events"]) > 0), "{slo} counts calls in some window");
         // The pairs show the same windows' burn rates.
         for p in st["pairs"].as_array().unwrap() {
             let long = windows.iter().find(|w| w["window"] == p["long"]).unwrap_or_else(|| panic!("{slo}: pair window {} listed", p["long"]));
             assert_eq!(long["burn_rate"], p["long_burn_rate"], "{slo}");
         }
     }
-    assert!(checked >= 28, "{checked} windows checked");
+    assert!(checked >= 35, "{checked} windows checked");
     assert!(burning >= 8, "the incidents burn budget in {burning} windows");
     s.shutdown().await.unwrap();
 }
