@@ -393,6 +393,13 @@ async fn grafana_request_sequence_and_dashboards() {
     for l in ["__name__", "agent", "outcome", "server", "tool"] {
         assert!(labels.contains(&l), "{l} in {labels:?}");
     }
+    // Metrics Drilldown asks for every label of every metric, by a name regex with a trailing comma.
+    let (status, v) = get(&s, "/api/v1/labels", &[("limit", "40000"), ("start", &start), ("end", &now), ("match[]", "{__name__=~\".+\",}")]).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let labels: Vec<&str> = v["data"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    for l in ["server", "le", "slo", "window", "quantile", "alertname"] {
+        assert!(labels.contains(&l), "{l} in {labels:?}");
+    }
     let (_, v) = get(&s, "/api/v1/label/outcome/values", &[("match[]", "toolpulse_tool_calls_total{server=\"postgres\"}"), ("start", &start), ("end", &now)]).await;
     assert!(v["data"].as_array().unwrap().iter().any(|x| x == "tool_error"));
     let (status, v) = post_form(&s, "/api/v1/series", &[("match[]", "toolpulse_slo_objective"), ("start", &start), ("end", &now)]).await;
