@@ -1,5 +1,6 @@
 //! OTLP trace ingest: the Python OpenTelemetry SDK sends MCP spans over
-//! OTLP/HTTP; a Rust client sends over OTLP/gRPC; malformed bodies are refused
+//! OTLP/HTTP and OTLP/gRPC; a Rust client sends over OTLP/gRPC (and reads the
+//! partial success); malformed bodies are refused
 //! with a reason and a bad span does not cost its neighbours.
 
 mod common;
@@ -65,7 +66,10 @@ fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
 /// Runs the Python SDK's exporter (`tests/peers/otlp_send.py`) against `s` with
 /// the given compression; returns the tool calls it says it made.
 async fn python_sdk_export(s: &RunningServer, compression: &'static str) -> Vec<Value> {
-    let endpoint = format!("http://{}/v1/traces", s.addr);
+    let endpoint = match compression {
+        "grpc" => format!("http://{}", s.otlp_grpc_addr.unwrap()),
+        _ => format!("http://{}/v1/traces", s.addr),
+    };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/otlp_send.py");
     let run = move || Command::new("python3").args([script, &endpoint, TOKEN, compression]).output().unwrap();
     let out = tokio::task::spawn_blocking(run).await.unwrap();
@@ -115,16 +119,18 @@ async fn python_sdk_spans_become_tool_calls_spans_and_chains() {
     s.shutdown().await.unwrap();
 }
 
-/// The SDK's exporter also offers deflate (a zlib stream) and no compression.
+/// The SDK's HTTP exporter also offers deflate (a zlib stream) and no
+/// compression; its gRPC exporter sends gzip with the token as metadata.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_sdk_deflate_and_uncompressed_exports_are_stored() {
+async fn python_sdk_deflate_uncompressed_and_grpc_exports_are_stored() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path()).await;
     let mut expected = python_sdk_export(&s, "deflate").await;
     expected.extend(python_sdk_export(&s, "none").await);
+    expected.extend(python_sdk_export(&s, "grpc").await);
     let rows = sql(&s, "SELECT encode(CAST(span_id AS BYTEA), 'hex') AS s, outcome FROM tool_calls").await;
     let got: BTreeMap<&str, &Value> = rows.iter().map(|r| (r["s"].as_str().unwrap(), &r["outcome"])).collect();
-    assert_eq!(got.len(), 12, "{rows:?}");
+    assert_eq!(got.len(), 18, "{rows:?}");
     for e in &expected {
         assert_eq!(got.get(e["span_id"].as_str().unwrap()).copied(), Some(&e["outcome"]), "{e}");
     }

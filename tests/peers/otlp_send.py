@@ -1,7 +1,12 @@
 """Sends MCP tool-call spans to toolpulse with the OpenTelemetry Python SDK's
-OTLP/HTTP exporter (protobuf), shaped by the MCP semantic conventions.
+OTLP/HTTP exporter (protobuf), or its OTLP/gRPC exporter, shaped by the MCP
+semantic conventions.
 
-usage: otlp_send.py ENDPOINT TOKEN [gzip|deflate|none]
+usage: otlp_send.py ENDPOINT TOKEN [gzip|deflate|none|grpc]
+
+With `grpc`, ENDPOINT is the gRPC address (`http://127.0.0.1:4317`) and the
+exporter sends gzip-compressed exports with the token as `authorization`
+metadata.
 
 Prints one JSON line per tool call it made: its trace and span ids, and the
 outcome and chain depth toolpulse should record.
@@ -18,10 +23,15 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 endpoint, token = sys.argv[1], sys.argv[2]
-compression = {"gzip": Compression.Gzip, "deflate": Compression.Deflate, "none": Compression.NoCompression}[
-    sys.argv[3] if len(sys.argv) > 3 else "gzip"
-]
-exporter = OTLPSpanExporter(endpoint=endpoint, headers={"Authorization": f"Bearer {token}"}, compression=compression)
+mode = sys.argv[3] if len(sys.argv) > 3 else "gzip"
+if mode == "grpc":
+    from grpc import Compression as GrpcCompression
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+
+    exporter = GrpcSpanExporter(endpoint=endpoint, insecure=True, headers=(("authorization", f"Bearer {token}"),), compression=GrpcCompression.Gzip)
+else:
+    compression = {"gzip": Compression.Gzip, "deflate": Compression.Deflate, "none": Compression.NoCompression}[mode]
+    exporter = OTLPSpanExporter(endpoint=endpoint, headers={"Authorization": f"Bearer {token}"}, compression=compression)
 provider = TracerProvider(resource=Resource.create({"service.name": "mcp-gateway", "service.version": "2.3.1"}))
 provider.add_span_processor(BatchSpanProcessor(exporter))
 tracer = provider.get_tracer("mcp-tests")
