@@ -10,29 +10,30 @@
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 
-/// The views, in PostgreSQL's column names (the part of them clients read).
+/// The views, in PostgreSQL's column names (the part of them clients read);
+/// the catalog is the database `pg_catalog` names, as in PostgreSQL.
 const VIEWS: &[(&str, &str)] = &[
     (
         "schemata",
-        "SELECT CAST('toolpulse' AS VARCHAR) AS catalog_name, n.nspname AS schema_name, CAST('toolpulse' AS VARCHAR) AS schema_owner \
+        "SELECT current_database() AS catalog_name, n.nspname AS schema_name, CAST('postgres' AS VARCHAR) AS schema_owner \
          FROM pg_catalog.pg_namespace n",
     ),
     (
         "tables",
-        "SELECT CAST('toolpulse' AS VARCHAR) AS table_catalog, n.nspname AS table_schema, c.relname AS table_name, \
+        "SELECT current_database() AS table_catalog, n.nspname AS table_schema, c.relname AS table_name, \
          CASE WHEN c.relkind = 'v' THEN 'VIEW' ELSE 'BASE TABLE' END AS table_type \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid \
          WHERE c.relkind IN ('r', 'v')",
     ),
     (
         "views",
-        "SELECT CAST('toolpulse' AS VARCHAR) AS table_catalog, n.nspname AS table_schema, c.relname AS table_name \
+        "SELECT current_database() AS table_catalog, n.nspname AS table_schema, c.relname AS table_name \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid \
          WHERE c.relkind = 'v'",
     ),
     (
         "columns",
-        "SELECT CAST('toolpulse' AS VARCHAR) AS table_catalog, n.nspname AS table_schema, c.relname AS table_name, \
+        "SELECT current_database() AS table_catalog, n.nspname AS table_schema, c.relname AS table_name, \
          a.attname AS column_name, a.attnum AS ordinal_position, CAST(NULL AS VARCHAR) AS column_default, \
          CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END AS is_nullable, \
          CASE WHEN left(t.typname, 1) = '_' THEN 'ARRAY' ELSE format_type(a.atttypid, a.atttypmod) END AS data_type, \
