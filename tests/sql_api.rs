@@ -155,17 +155,27 @@ fn psql(s: &RunningServer, password: &str, sql: &str) -> std::process::Output {
     psql_session(s, password, &[sql])
 }
 
-/// Runs each of `commands` in turn (`-c` each) in one `psql` session.
+/// Runs each of `commands` in turn (`-c` each) in one `psql` session, printing rows only.
 fn psql_session(s: &RunningServer, password: &str, commands: &[&str]) -> std::process::Output {
+    psql_command(s, password).arg("-t").args(commands.iter().flat_map(|c| ["-c", c])).output().expect("psql is installed by scripts/setup.sh")
+}
+
+/// The column names psql prints for `sql`.
+fn psql_header(s: &RunningServer, sql: &str) -> String {
+    let out = psql_command(s, TOKEN).args(["-c", sql]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned()
+}
+
+/// psql against the server's PostgreSQL port, unaligned, stopping at the first error.
+fn psql_command(s: &RunningServer, password: &str) -> Command {
     let addr = s.pg_addr.expect("the PostgreSQL endpoint is enabled");
-    Command::new("psql")
-        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &addr.port().to_string(), "-U", "sre", "-d", "toolpulse"])
-        .args(commands.iter().flat_map(|c| ["-c", c]))
+    let mut cmd = Command::new("psql");
+    cmd.args(["-X", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &addr.port().to_string(), "-U", "sre", "-d", "toolpulse"])
         .env("PGPASSWORD", password)
         .env("PGSSLMODE", "disable")
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("psql is installed by scripts/setup.sh")
+        .env("PGCONNECT_TIMEOUT", "10");
+    cmd
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,6 +221,10 @@ async fn psql_reads_rows_and_cannot_write() {
         assert_eq!(columns.get(column).map(String::as_str), Some(pg_type), "{columns:?}");
     }
 
+    // Columns are named as PostgreSQL names them, not by their expressions' text.
+    let header = psql_header(&s, "SELECT server, count(*), max(duration_ms) + 1, CAST(chain_depth AS INT), 2 AS two FROM tool_calls GROUP BY server, chain_depth LIMIT 1");
+    assert_eq!(header, "server|count|?column?|chain_depth|two");
+    assert_eq!(psql_header(&s, "SELECT trace_id, attributes, count(*) OVER () FROM tool_calls LIMIT 1"), "trace_id|attributes|count");
     // Grafana's version probe, through `current_setting`.
     let out = psql(&s, TOKEN, "SELECT current_setting('server_version_num')::int/100 as version");
     let version: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
@@ -242,6 +256,11 @@ async fn psql_reads_rows_and_cannot_write() {
     let out = Command::new("python3").args([script, &addr.port().to_string(), TOKEN, sql, "pg-types"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), r#"["4bf92f3577b34da6a3ce929d0e0e4736", "{\"region\":\"eu-west\"}", 1]"#);
+    // Its columns are named as PostgreSQL names them too.
+    let sql = "SELECT server, count(*), avg(duration_ms) FROM tool_calls WHERE server = %s GROUP BY server";
+    let out = Command::new("python3").args([script, &addr.port().to_string(), TOKEN, sql, "pg-types"]).env("PG_QUERY_NAMES", "1").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().next(), Some(r#"["server", "count", "avg"]"#));
 
     for write in ["CREATE TABLE t (a int)", "INSERT INTO tool_calls (server) VALUES ('x')", "DROP TABLE tool_calls", "SELECT 1 INTO t"] {
         let out = psql(&s, TOKEN, write);

@@ -1,11 +1,12 @@
 //! Result columns that the PostgreSQL encoder (`arrow-pg`) cannot send, made
 //! into ones it can: fixed-size binary ids (event, trace and span ids) become
 //! `bytea`, maps (`attributes`) JSON text. A query hook plans each query; when
-//! its result holds such a column, it runs the plan under a projection that
-//! converts them (simple protocol), hands that plan back to be run (extended
-//! protocol, which gets every query's plan from here, so it is planned once),
-//! or opens a cursor on it (`DECLARE … CURSOR`). Other statements pass through
-//! untouched.
+//! its result holds such a column, or a column PostgreSQL would name otherwise
+//! ([`crate::pg_column_names`]), it runs the plan under a projection that
+//! converts and renames them (simple protocol), hands that plan back to be run
+//! (extended protocol, which gets every query's plan from here, so it is
+//! planned once), or opens a cursor on it (`DECLARE … CURSOR`, converted
+//! only). Other statements pass through untouched.
 
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::types::format::FormatOptions;
 
+use crate::pg_column_names::{postgres_names, renamed};
+
 /// The hook; it goes after the read-only check.
 #[derive(Debug)]
 pub struct SendableTypes;
@@ -41,10 +44,15 @@ impl QueryHook for SendableTypes {
         if let Statement::Declare { stmts } = s {
             return declare_cursors(stmts, ctx, client).await;
         }
-        // Queries with nothing to convert are left to the library.
-        let plan = query_plan(s, ctx).await.filter(needs_conversion)?;
+        // Queries with nothing to convert or rename are left to the library.
+        let plan = query_plan(s, ctx).await?;
+        let plan = match shaped(s, plan) {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(api_error(e))),
+        };
         let run = async {
-            let df = ctx.execute_logical_plan(converted(plan).map_err(api_error)?).await.map_err(api_error)?;
+            let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
             encode_dataframe(df, &Format::UnifiedText, Some(options)).await.map(Response::Query)
         };
@@ -58,9 +66,12 @@ impl QueryHook for SendableTypes {
         _: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
         // Every query's plan is handed back (the library would plan it the same
-        // way), converted where it needs to be.
+        // way), converted and renamed where it needs to be.
         let plan = query_plan(s, ctx).await?;
-        Some(if needs_conversion(&plan) { converted(plan).map_err(api_error) } else { Ok(plan) })
+        Some(match shaped(s, plan.clone()) {
+            Ok(shaped) => Ok(shaped.unwrap_or(plan)),
+            Err(e) => Err(api_error(e)),
+        })
     }
 
     async fn handle_extended_query(
@@ -111,6 +122,21 @@ fn api_error(e: datafusion::error::DataFusionError) -> PgWireError {
 async fn query_plan(s: &Statement, ctx: &SessionContext) -> Option<LogicalPlan> {
     let Statement::Query(_) = s else { return None };
     ctx.state().statement_to_plan(DfStatement::Statement(Box::new(s.clone()))).await.ok()
+}
+
+/// `plan` with its columns named as PostgreSQL names them and converted where
+/// the encoder cannot send them; `None` when neither changes anything.
+fn shaped(s: &Statement, plan: LogicalPlan) -> DfResult<Option<LogicalPlan>> {
+    let renamed = match postgres_names(s) {
+        Some(names) => renamed(&plan, &names)?,
+        None => None,
+    };
+    let changed = renamed.is_some();
+    let plan = renamed.unwrap_or(plan);
+    if needs_conversion(&plan) {
+        return converted(plan).map(Some);
+    }
+    Ok(changed.then_some(plan))
 }
 
 /// Whether `plan`'s result holds a column the encoder cannot send.
