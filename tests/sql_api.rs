@@ -268,6 +268,12 @@ async fn psql_reads_rows_and_cannot_write() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("read-only"), "{write}: {err}");
     }
+    // A connection may set its own settings, but not the engine's, which every connection shares.
+    let out = psql_session(&s, TOKEN, &["SET statement_timeout = '10s'", "SET datestyle TO 'ISO'", "SELECT 1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = psql(&s, TOKEN, "SET datafusion.execution.batch_size = 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("every connection shares them"), "{err}");
     let out = psql(&s, "wrong-token", "SELECT 1");
     assert!(!out.status.success(), "a wrong password is refused");
     let out = psql(&s, "", "SELECT 1");

@@ -2,8 +2,9 @@
 //! `psql` and Grafana's PostgreSQL data source can query the store. The
 //! password is the API token (any user name); a wrong one is refused. Only
 //! reading statements run: queries (not `SELECT … INTO`), `EXPLAIN`, `SHOW`,
-//! `SET`, cursors and transaction control; everything else is refused with
-//! SQLSTATE 25006 (`read_only_sql_transaction`). The session it serves ends
+//! `SET` (of the session's own settings: not `datafusion.…`, which every
+//! connection shares; SQLSTATE 42501), cursors and transaction control;
+//! everything else is refused with SQLSTATE 25006 (`read_only_sql_transaction`). The session it serves ends
 //! each query at the query timeout ([`toolpulse_query::deadline`]), and its
 //! `information_schema` is PostgreSQL's ([`crate::pg_information_schema`]), as
 //! are its settings ([`crate::pg_settings`]).
@@ -15,7 +16,7 @@ use async_trait::async_trait;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{SetExpr, Statement};
+use datafusion::sql::sqlparser::ast::{ObjectName, Set, SetExpr, Statement};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 use datafusion_postgres::hooks::HookClient;
@@ -67,8 +68,22 @@ fn read_only_body(body: &SetExpr) -> bool {
     }
 }
 
+/// Whether a `SET` assigns one of DataFusion's own settings (`datafusion.…`),
+/// which live in the session every connection shares: one client would
+/// change every other client's queries.
+fn sets_shared_settings(s: &Set) -> bool {
+    let shared = |name: &ObjectName| name.to_string().to_ascii_lowercase().starts_with("datafusion.");
+    match s {
+        Set::SingleAssignment { variable, .. } => shared(variable),
+        Set::ParenthesizedAssignments { variables, .. } => variables.iter().any(shared),
+        Set::MultipleAssignments { assignments } => assignments.iter().any(|a| shared(&a.name)),
+        _ => false,
+    }
+}
+
 fn allowed(s: &Statement) -> bool {
     match s {
+        Statement::Set(set) => !sets_shared_settings(set),
         Statement::Query(q) => read_only_body(&q.body),
         Statement::Explain { statement, .. } => allowed(statement),
         Statement::ExplainTable { .. }
@@ -79,7 +94,6 @@ fn allowed(s: &Statement) -> bool {
         | Statement::ShowSchemas { .. }
         | Statement::ShowDatabases { .. }
         | Statement::ShowFunctions { .. }
-        | Statement::Set(_)
         | Statement::Reset(_)
         | Statement::StartTransaction { .. }
         | Statement::Commit { .. }
@@ -94,12 +108,14 @@ fn allowed(s: &Statement) -> bool {
 }
 
 fn refusal(s: &Statement) -> PgWireError {
-    let verb = s.to_string().split_whitespace().next().unwrap_or("statement").to_ascii_uppercase();
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".into(),
-        "25006".into(),
-        format!("{verb} is not allowed: toolpulse's SQL is read-only"),
-    )))
+    let (code, message) = match s {
+        Statement::Set(_) => ("42501", "SET of DataFusion's settings is not allowed: every connection shares them".to_owned()),
+        _ => {
+            let verb = s.to_string().split_whitespace().next().unwrap_or("statement").to_ascii_uppercase();
+            ("25006", format!("{verb} is not allowed: toolpulse's SQL is read-only"))
+        }
+    };
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message)))
 }
 
 #[async_trait]
@@ -207,6 +223,7 @@ mod tests {
         assert!(ok("WITH a AS (SELECT 1) SELECT * FROM a UNION SELECT 2"));
         assert!(ok("SHOW TABLES"));
         assert!(ok("SET datestyle TO 'ISO'"));
+        assert!(ok("SET statement_timeout = '5s'"));
         assert!(ok("EXPLAIN SELECT 1"));
         for bad in [
             "INSERT INTO t VALUES (1)",
@@ -216,6 +233,8 @@ mod tests {
             "SELECT 1 INTO t",
             "DELETE FROM t",
             "EXPLAIN ANALYZE INSERT INTO t VALUES (1)",
+            "SET datafusion.execution.batch_size = 1",
+            "SET DataFusion.Catalog.Information_Schema TO true",
         ] {
             assert!(!ok(bad), "{bad}");
         }
