@@ -4,10 +4,11 @@
 //! reading statements run: queries (not `SELECT … INTO`), `EXPLAIN`, `SHOW`,
 //! `SET` (of the session's own settings: not `datafusion.…`, which every
 //! connection shares; SQLSTATE 42501), cursors and transaction control;
-//! everything else is refused with SQLSTATE 25006 (`read_only_sql_transaction`). The session it serves ends
-//! each query at the query timeout ([`toolpulse_query::deadline`]), and its
-//! `information_schema` is PostgreSQL's ([`crate::pg_information_schema`]), as
-//! are its settings ([`crate::pg_settings`]).
+//! everything else is refused with SQLSTATE 25006 (`read_only_sql_transaction`).
+//! The session it serves ends each query at the query timeout
+//! ([`toolpulse_query::deadline`]), and its `information_schema` is
+//! PostgreSQL's ([`crate::pg_information_schema`]), as are its settings
+//! ([`crate::pg_settings`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
