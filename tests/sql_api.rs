@@ -268,6 +268,19 @@ async fn psql_reads_rows_and_cannot_write() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("read-only"), "{write}: {err}");
     }
+    // psql's `\copy … TO 'file'` exports a result (COPY … TO STDOUT), with a CSV header;
+    // COPY to or from a file on the server stays refused.
+    let exports = tempfile::tempdir().unwrap();
+    let file = exports.path().join("by-outcome.csv");
+    let copy = format!("\\copy (SELECT outcome, count(*) FROM tool_calls GROUP BY outcome ORDER BY outcome) TO '{}' WITH (FORMAT csv, HEADER)", file.display());
+    let out = psql(&s, TOKEN, &copy);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = std::fs::read_to_string(&file).unwrap();
+    let expected = psql(&s, TOKEN, "SELECT outcome, count(*) FROM tool_calls GROUP BY outcome ORDER BY outcome");
+    let rows: Vec<String> = String::from_utf8_lossy(&expected.stdout).lines().filter(|l| !l.is_empty()).map(|l| l.replace('|', ",")).collect();
+    assert_eq!(csv.lines().collect::<Vec<_>>(), std::iter::once("outcome,count").chain(rows.iter().map(String::as_str)).collect::<Vec<_>>());
+    let out = psql(&s, TOKEN, "COPY tool_calls TO '/tmp/toolpulse-copy-test'");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("read-only"));
     // A connection may set its own settings, but not the engine's, which every connection shares.
     let out = psql_session(&s, TOKEN, &["SET statement_timeout = '10s'", "SET datestyle TO 'ISO'", "SELECT 1"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -68,10 +68,7 @@ impl QueryHook for SendableTypes {
         // Every query's plan is handed back (the library would plan it the same
         // way), converted and renamed where it needs to be.
         let plan = query_plan(s, ctx).await?;
-        Some(match shaped(s, plan.clone()) {
-            Ok(shaped) => Ok(shaped.unwrap_or(plan)),
-            Err(e) => Err(api_error(e)),
-        })
+        Some(sendable(s, plan).map_err(api_error))
     }
 
     async fn handle_extended_query(
@@ -137,6 +134,15 @@ fn shaped(s: &Statement, plan: LogicalPlan) -> DfResult<Option<LogicalPlan>> {
         return converted(plan).map(Some);
     }
     Ok(changed.then_some(plan))
+}
+
+/// `plan`, shaped (as [`shaped`]) where it needs to be: what any front end of
+/// this endpoint runs for query `s`.
+pub fn sendable(s: &Statement, plan: LogicalPlan) -> DfResult<LogicalPlan> {
+    Ok(match shaped(s, plan.clone())? {
+        Some(shaped) => shaped,
+        None => plan,
+    })
 }
 
 /// Whether `plan`'s result holds a column the encoder cannot send.

@@ -3,7 +3,8 @@
 //! password is the API token (any user name); a wrong one is refused. Only
 //! reading statements run: queries (not `SELECT … INTO`), `EXPLAIN`, `SHOW`,
 //! `SET` (of the session's own settings: not `datafusion.…`, which every
-//! connection shares; SQLSTATE 42501), cursors and transaction control;
+//! connection shares; SQLSTATE 42501), `COPY … TO STDOUT`
+//! ([`crate::pg_copy`]), cursors and transaction control;
 //! everything else is refused with SQLSTATE 25006 (`read_only_sql_transaction`).
 //! The session it serves ends each query at the query timeout
 //! ([`toolpulse_query::deadline`]), and its `information_schema` is
@@ -36,6 +37,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::Token;
+use crate::pg_copy::CopyToStdout;
 use crate::pg_settings;
 use crate::pg_types::SendableTypes;
 
@@ -85,6 +87,7 @@ fn sets_shared_settings(s: &Set) -> bool {
 fn allowed(s: &Statement) -> bool {
     match s {
         Statement::Set(set) => !sets_shared_settings(set),
+        Statement::Copy { .. } => crate::pg_copy::is_copy_to_stdout(s),
         Statement::Query(q) => read_only_body(&q.body),
         Statement::Explain { statement, .. } => allowed(statement),
         Statement::ExplainTable { .. }
@@ -174,6 +177,7 @@ pub async fn spawn(
     // (cursors, SET/SHOW, transactions).
     let all: Vec<Arc<dyn QueryHook>> = vec![
         Arc::new(ReadOnly),
+        Arc::new(CopyToStdout),
         Arc::new(SendableTypes),
         Arc::new(CursorStatementHook),
         Arc::new(SetShowHook),
@@ -225,12 +229,14 @@ mod tests {
         assert!(ok("SHOW TABLES"));
         assert!(ok("SET datestyle TO 'ISO'"));
         assert!(ok("SET statement_timeout = '5s'"));
+        assert!(ok("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv)"));
         assert!(ok("EXPLAIN SELECT 1"));
         for bad in [
             "INSERT INTO t VALUES (1)",
             "CREATE TABLE t (a int)",
             "DROP TABLE tool_calls",
             "COPY tool_calls TO '/tmp/x'",
+            "COPY tool_calls FROM STDIN",
             "SELECT 1 INTO t",
             "DELETE FROM t",
             "EXPLAIN ANALYZE INSERT INTO t VALUES (1)",
