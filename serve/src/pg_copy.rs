@@ -167,6 +167,7 @@ async fn copy_out(source: &CopySource, options: &[CopyOption], legacy: &[CopyLeg
     let mut encoder = format.encoder(fields.clone());
     let header = Arc::new(Mutex::new(header));
     let pending = header.clone();
+    let mut first = true;
     let rows = df.execute_stream().await.map_err(api)?.flat_map(move |batch| {
         let rows: Vec<PgWireResult<CopyData>> = match batch {
             Err(e) => vec![Err(api(e))],
@@ -176,7 +177,8 @@ async fn copy_out(source: &CopySource, options: &[CopyOption], legacy: &[CopyLeg
                         encode_value(&mut encoder, batch.column(c), row, field, &fields[c])?;
                     }
                     let data = encoder.take_copy();
-                    Ok(match pending.lock().map(|mut h| h.take()).ok().flatten() {
+                    let header = if std::mem::take(&mut first) { pending.lock().ok().and_then(|mut h| h.take()) } else { None };
+                    Ok(match header {
                         Some(h) => CopyData::new([h.data, data.data].concat().into()),
                         None => data,
                     })
