@@ -6,6 +6,7 @@ pub mod config;
 pub mod jobs;
 pub mod pg_column_names;
 pub mod pg_copy;
+pub mod pg_error;
 pub mod pg_information_schema;
 pub mod pg_settings;
 pub mod pg_types;

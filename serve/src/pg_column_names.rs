@@ -7,12 +7,12 @@
 //!
 //! Only queries whose select list has no wildcard are renamed, and a name is
 //! kept where the new one would repeat another column's (DataFusion's plans
-//! need unique names, where PostgreSQL allows repeats).
+//! need unique names, where PostgreSQL allows repeats). The projection that
+//! applies the names is [`crate::pg_types`]'s.
 
 use std::collections::HashSet;
 
-use datafusion::common::{Column, Result};
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::{self, Ident, ObjectNamePart, SelectItem, SetExpr, Statement};
 
 /// PostgreSQL's name for each output column of query `s`, `None` where the
@@ -30,12 +30,12 @@ pub fn postgres_names(s: &Statement) -> Option<Vec<Option<String>>> {
         .collect()
 }
 
-/// `plan` under a projection giving its columns `names` (where they differ
-/// and stay unique); `None` when nothing changes.
-pub fn renamed(plan: &LogicalPlan, names: &[Option<String>]) -> Result<Option<LogicalPlan>> {
+/// The names `plan`'s output columns get: `names` where given, unless one
+/// would repeat another column's name; `None` when no name changes.
+pub fn output_names(plan: &LogicalPlan, names: &[Option<String>]) -> Option<Vec<String>> {
     let schema = plan.schema();
     if schema.fields().len() != names.len() {
-        return Ok(None);
+        return None;
     }
     let current: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let mut taken: HashSet<String> = HashSet::new();
@@ -48,11 +48,7 @@ pub fn renamed(plan: &LogicalPlan, names: &[Option<String>]) -> Result<Option<Lo
         taken.insert(name.clone());
         chosen.push(name);
     }
-    if chosen.iter().zip(&current).all(|(c, now)| c == now) {
-        return Ok(None);
-    }
-    let exprs: Vec<Expr> = schema.iter().zip(chosen).map(|((qualifier, field), name)| Expr::Column(Column::from((qualifier, field))).alias(name)).collect();
-    LogicalPlanBuilder::from(plan.clone()).project(exprs)?.build().map(Some)
+    (!chosen.iter().zip(&current).all(|(c, now)| c == now)).then_some(chosen)
 }
 
 /// The select list that names a query's columns (a set operation's first).

@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Query, Statement,
 };
@@ -21,9 +20,12 @@ use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::pgwire::api::ClientInfo;
 use datafusion_postgres::pgwire::api::portal::Format;
 use datafusion_postgres::pgwire::api::results::{CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, FieldInfo, Response};
-use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::pgwire::messages::copy::CopyData;
 use futures::StreamExt as _;
+
+use crate::pg_error::{api_error, user_error};
+use crate::pg_types::{plan_statement, sendable};
 
 /// Whether `s` is a `COPY … TO STDOUT` this module serves.
 pub fn is_copy_to_stdout(s: &Statement) -> bool {
@@ -116,10 +118,6 @@ fn parse_one(sql: &str) -> Statement {
     Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("a statement built from parsed parts parses").remove(0)
 }
 
-fn user_error(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message)))
-}
-
 /// The hook; it goes after the read-only check, which lets only
 /// `COPY … TO STDOUT` through.
 #[derive(Debug)]
@@ -151,9 +149,8 @@ impl QueryHook for CopyToStdout {
 async fn copy_out(source: &CopySource, options: &[CopyOption], legacy: &[CopyLegacyOption], ctx: &SessionContext) -> PgWireResult<Response> {
     let format = CopyFormat::of(options, legacy).map_err(|m| user_error("0A000", m))?;
     let query = Statement::Query(Box::new(source_query(source)));
-    let api = |e: datafusion::error::DataFusionError| PgWireError::ApiError(Box::new(e));
-    let plan = ctx.state().statement_to_plan(DfStatement::Statement(Box::new(query.clone()))).await.map_err(api)?;
-    let df = ctx.execute_logical_plan(crate::pg_types::sendable(&query, plan).map_err(api)?).await.map_err(api)?;
+    let plan = sendable(&query, plan_statement(&query, ctx).await.map_err(api_error)?).map_err(api_error)?;
+    let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
     let arrow_schema = Arc::new(df.schema().as_arrow().clone());
     let fields = Arc::new(arrow_schema_to_pg_fields(&arrow_schema, &Format::UnifiedText, None)?);
     let header = match &format {
@@ -168,9 +165,9 @@ async fn copy_out(source: &CopySource, options: &[CopyOption], legacy: &[CopyLeg
     let header = Arc::new(Mutex::new(header));
     let pending = header.clone();
     let mut first = true;
-    let rows = df.execute_stream().await.map_err(api)?.flat_map(move |batch| {
+    let rows = df.execute_stream().await.map_err(api_error)?.flat_map(move |batch| {
         let rows: Vec<PgWireResult<CopyData>> = match batch {
-            Err(e) => vec![Err(api(e))],
+            Err(e) => vec![Err(api_error(e))],
             Ok(batch) => (0..batch.num_rows())
                 .map(|row| {
                     for (c, field) in arrow_schema.fields().iter().enumerate() {

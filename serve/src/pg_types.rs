@@ -29,10 +29,11 @@ use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::results::{Response, Tag};
 use datafusion_postgres::pgwire::api::stmt::StoredStatement;
 use datafusion_postgres::pgwire::api::store::PortalStore;
-use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
 
-use crate::pg_column_names::{postgres_names, renamed};
+use crate::pg_column_names::{output_names, postgres_names};
+use crate::pg_error::api_error;
 
 /// The hook; it goes after the read-only check.
 #[derive(Debug)]
@@ -47,8 +48,8 @@ impl QueryHook for SendableTypes {
         // Queries with nothing to convert or rename are left to the library.
         let plan = query_plan(s, ctx).await?;
         let plan = match shaped(s, plan) {
-            Ok(Some(plan)) => plan,
-            Ok(None) => return None,
+            Ok((plan, true)) => plan,
+            Ok((_, false)) => return None,
             Err(e) => return Some(Err(api_error(e))),
         };
         let run = async {
@@ -90,7 +91,7 @@ async fn declare_cursors(stmts: &[Declare], ctx: &SessionContext, client: &mut d
     let mut cursors = Vec::with_capacity(stmts.len());
     for d in stmts {
         let (Some(DeclareType::Cursor), Some(name), Some(query)) = (&d.declare_type, d.names.first(), &d.for_query) else { return None };
-        let plan = ctx.state().statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(query.clone())))).await.ok()?;
+        let plan = plan_statement(&Statement::Query(query.clone()), ctx).await.ok()?;
         cursors.push((name.value.clone(), query.to_string(), plan));
     }
     if !cursors.iter().any(|(_, _, plan)| needs_conversion(plan)) {
@@ -98,7 +99,7 @@ async fn declare_cursors(stmts: &[Declare], ctx: &SessionContext, client: &mut d
     }
     let open = async {
         for (name, sql, plan) in cursors {
-            let plan = if needs_conversion(&plan) { converted(plan).map_err(api_error)? } else { plan };
+            let plan = if needs_conversion(&plan) { projected(plan, None).map_err(api_error)? } else { plan };
             let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
             let rows = encode_dataframe(df, &Format::UnifiedText, None).await?;
             let portal = Portal::new_cursor(name.clone(), Arc::new(StoredStatement::new(name, (sql, None), vec![])));
@@ -110,39 +111,33 @@ async fn declare_cursors(stmts: &[Declare], ctx: &SessionContext, client: &mut d
     Some(open.await)
 }
 
-fn api_error(e: datafusion::error::DataFusionError) -> PgWireError {
-    PgWireError::ApiError(Box::new(e))
+/// The plan of statement `s` in `ctx`.
+pub async fn plan_statement(s: &Statement, ctx: &SessionContext) -> DfResult<LogicalPlan> {
+    ctx.state().statement_to_plan(DfStatement::Statement(Box::new(s.clone()))).await
 }
 
 /// The plan of query `s`; `None` when `s` is no query or does not plan (the
 /// library then plans it again and reports why).
 async fn query_plan(s: &Statement, ctx: &SessionContext) -> Option<LogicalPlan> {
     let Statement::Query(_) = s else { return None };
-    ctx.state().statement_to_plan(DfStatement::Statement(Box::new(s.clone()))).await.ok()
+    plan_statement(s, ctx).await.ok()
 }
 
 /// `plan` with its columns named as PostgreSQL names them and converted where
-/// the encoder cannot send them; `None` when neither changes anything.
-fn shaped(s: &Statement, plan: LogicalPlan) -> DfResult<Option<LogicalPlan>> {
-    let renamed = match postgres_names(s) {
-        Some(names) => renamed(&plan, &names)?,
-        None => None,
-    };
-    let changed = renamed.is_some();
-    let plan = renamed.unwrap_or(plan);
-    if needs_conversion(&plan) {
-        return converted(plan).map(Some);
+/// the encoder cannot send them, and whether either changed anything (if
+/// not, `plan` comes back as it was).
+fn shaped(s: &Statement, plan: LogicalPlan) -> DfResult<(LogicalPlan, bool)> {
+    let names = postgres_names(s).and_then(|wanted| output_names(&plan, &wanted));
+    if names.is_none() && !needs_conversion(&plan) {
+        return Ok((plan, false));
     }
-    Ok(changed.then_some(plan))
+    Ok((projected(plan, names)?, true))
 }
 
 /// `plan`, shaped (as [`shaped`]) where it needs to be: what any front end of
 /// this endpoint runs for query `s`.
 pub fn sendable(s: &Statement, plan: LogicalPlan) -> DfResult<LogicalPlan> {
-    Ok(match shaped(s, plan.clone())? {
-        Some(shaped) => shaped,
-        None => plan,
-    })
+    shaped(s, plan).map(|(plan, _)| plan)
 }
 
 /// Whether `plan`'s result holds a column the encoder cannot send.
@@ -150,17 +145,21 @@ fn needs_conversion(plan: &LogicalPlan) -> bool {
     plan.schema().fields().iter().any(|f| unsendable(f.data_type()))
 }
 
-/// `plan` under a projection converting its unsendable output columns.
-fn converted(plan: LogicalPlan) -> DfResult<LogicalPlan> {
+/// `plan` under one projection converting its unsendable output columns and,
+/// with `names`, naming every column.
+fn projected(plan: LogicalPlan, names: Option<Vec<String>>) -> DfResult<LogicalPlan> {
     let schema = plan.schema().clone();
     let json = ScalarUDF::from(MapToJson::new());
     let exprs: Vec<Expr> = schema
         .iter()
-        .map(|(qualifier, field)| {
+        .enumerate()
+        .map(|(i, (qualifier, field))| {
             let column = Expr::Column(Column::from((qualifier, field)));
+            let name = names.as_ref().map_or(field.name(), |n| &n[i]);
             match field.data_type() {
-                DataType::FixedSizeBinary(_) => cast(column, DataType::Binary).alias(field.name()),
-                DataType::Map(..) => json.call(vec![column]).alias(field.name()),
+                DataType::FixedSizeBinary(_) => cast(column, DataType::Binary).alias(name),
+                DataType::Map(..) => json.call(vec![column]).alias(name),
+                _ if names.is_some() => column.alias(name),
                 _ => column,
             }
         })

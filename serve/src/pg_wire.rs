@@ -30,7 +30,7 @@ use datafusion_postgres::pgwire::api::auth::{AuthSource, DefaultServerParameterP
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::{ClientInfo, PgWireServerHandlers};
-use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::{DfSessionService, QueryHook};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -38,6 +38,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::Token;
 use crate::pg_copy::CopyToStdout;
+use crate::pg_error::user_error;
 use crate::pg_settings;
 use crate::pg_types::SendableTypes;
 
@@ -119,7 +120,7 @@ fn refusal(s: &Statement) -> PgWireError {
             ("25006", format!("{verb} is not allowed: toolpulse's SQL is read-only"))
         }
     };
-    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message)))
+    user_error(code, message)
 }
 
 #[async_trait]
