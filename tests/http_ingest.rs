@@ -8,15 +8,11 @@ use std::io::Write;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use toolpulse_serve::{Config, RunningServer, Server};
+use toolpulse_serve::{RunningServer, Server};
 use toolpulse_storage::Table;
 
 async fn start(dir: &std::path::Path) -> RunningServer {
-    let mut cfg = Config { data_dir: dir.to_owned(), ..Config::default() };
-    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.server.token = "test-token-123".into();
+    let mut cfg = common::server_config(dir, "test-token-123");
     cfg.ingest.max_body_mb = 1;
     Server::start(cfg).await.unwrap()
 }

@@ -16,16 +16,13 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, spa
 use prost::Message;
 use reqwest::StatusCode;
 use serde_json::Value;
-use toolpulse_serve::{Config, RunningServer, Server};
+use toolpulse_serve::{RunningServer, Server};
 
 const TOKEN: &str = "otlp-token";
 
 async fn start(dir: &std::path::Path) -> RunningServer {
-    let mut cfg = Config { data_dir: dir.to_owned(), ..Config::default() };
-    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
+    let mut cfg = common::server_config(dir, TOKEN);
     cfg.pgwire.enabled = false;
-    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.server.token = TOKEN.into();
     Server::start(cfg).await.unwrap()
 }
 

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use toolpulse_gen::{GenSpec, Generator};
 use toolpulse_schemas::Outcome;
-use toolpulse_serve::{Config, RunningServer, Server};
+use toolpulse_serve::{RunningServer, Server};
 
 const TOKEN: &str = "prom-token";
 const MINUTE_MS: i64 = 60_000;
@@ -54,11 +54,7 @@ impl Seeded {
 /// twenty minutes), ingested over HTTP, and one SLO evaluation.
 async fn seeded() -> Seeded {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config { data_dir: dir.path().to_owned(), ..Config::default() };
-    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.server.token = TOKEN.into();
+    let mut cfg = common::server_config(dir.path(), TOKEN);
     cfg.slo.dir = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("slo/specs"));
     let server = Server::start(cfg).await.unwrap();
 

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use reqwest::StatusCode;
 use serde_json::Value;
 use toolpulse_gen::{GenSpec, Generator};
-use toolpulse_serve::{Config, RunningServer, Server};
+use toolpulse_serve::{RunningServer, Server};
 
 const TOKEN: &str = "slo-token";
 const MINUTE_MS: i64 = 60_000;
@@ -22,11 +22,7 @@ const MINUTE_MS: i64 = 60_000;
 /// (postgres errors, slack auth failures, jira slowness), ingested over HTTP
 /// into a server evaluating the shipped SLOs, and one evaluation.
 async fn seeded(dir: &std::path::Path) -> RunningServer {
-    let mut cfg = Config { data_dir: dir.to_owned(), ..Config::default() };
-    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.server.token = TOKEN.into();
+    let mut cfg = common::server_config(dir, TOKEN);
     cfg.slo.dir = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("slo/specs"));
     let server = Server::start(cfg).await.unwrap();
 

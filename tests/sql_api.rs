@@ -9,7 +9,7 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use toolpulse_serve::{Config, RunningServer, Server};
+use toolpulse_serve::{RunningServer, Server};
 
 const TOKEN: &str = "sql-token";
 const QUERY: &str = "SELECT server, outcome, count(*) AS calls, round(hdr_percentile(duration_ms, 0.99), 3) AS p99_ms \
@@ -28,11 +28,7 @@ async fn post_events(s: &RunningServer, n: usize, seed: u64) {
 }
 
 async fn start_with_events(dir: &std::path::Path) -> RunningServer {
-    let mut cfg = Config { data_dir: dir.to_owned(), ..Config::default() };
-    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.server.token = TOKEN.into();
+    let mut cfg = common::server_config(dir, TOKEN);
     cfg.query.max_rows = 5;
     cfg.compaction.summary_interval = std::time::Duration::from_millis(200);
     let s = Server::start(cfg).await.unwrap();
@@ -299,11 +295,7 @@ async fn psql_reads_rows_and_cannot_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_queries_end_at_the_query_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config { data_dir: dir.path().to_owned(), ..Config::default() };
-    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.server.token = TOKEN.into();
+    let mut cfg = common::server_config(dir.path(), TOKEN);
     cfg.query.timeout = std::time::Duration::from_secs(1);
     let s = Server::start(cfg).await.unwrap();
     // 10^12 rows: hours of work without a limit.

@@ -51,6 +51,17 @@ pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
     out
 }
 
+/// A server configuration for a test: the data in `data_dir`, every listener
+/// (HTTP, PostgreSQL, OTLP/gRPC) on a free loopback port, `token` the API token.
+pub fn server_config(data_dir: &Path, token: &str) -> toolpulse_serve::Config {
+    let mut cfg = toolpulse_serve::Config { data_dir: data_dir.to_owned(), ..Default::default() };
+    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.pgwire.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
+    cfg.server.token = token.into();
+    cfg
+}
+
 /// Polls `cond` until it holds or `timeout` passes; returns whether it held.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
