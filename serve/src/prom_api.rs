@@ -43,6 +43,11 @@ impl Params {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
+    /// The PromQL expression, which every query endpoint requires.
+    fn query(&self) -> Result<&str, PromError> {
+        self.get("query").ok_or_else(|| PromError::bad_data("invalid parameter \"query\": empty query"))
+    }
+
     fn all(&self, name: &str) -> Vec<String> {
         self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
     }
@@ -99,7 +104,7 @@ async fn query(State(st): State<ApiState>, RawQuery(q): RawQuery, headers: Heade
     answer(
         async {
             let p = Params::read(q, &headers, &body)?;
-            let query = p.get("query").ok_or_else(|| PromError::bad_data("invalid parameter \"query\": empty query"))?;
+            let query = p.query()?;
             let at = p.time("time", (st.clock)())?;
             Ok(match st.engine.instant(query, at).await? {
                 QueryResult::Value(v) => instant_data(&v, at),
@@ -120,7 +125,7 @@ async fn query_range(State(st): State<ApiState>, RawQuery(q): RawQuery, headers:
     answer(
         async {
             let p = Params::read(q, &headers, &body)?;
-            let query = p.get("query").ok_or_else(|| PromError::bad_data("invalid parameter \"query\": empty query"))?;
+            let query = p.query()?;
             let start = parse_time("start", p.get("start").ok_or_else(|| PromError::bad_data("invalid parameter \"start\": missing"))?)?;
             let end = parse_time("end", p.get("end").ok_or_else(|| PromError::bad_data("invalid parameter \"end\": missing"))?)?;
             let step = parse_duration_param("step", p.get("step").ok_or_else(|| PromError::bad_data("invalid parameter \"step\": missing"))?)?;
@@ -210,9 +215,7 @@ async fn exemplars(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Re
     answer(
         async {
             let p = Params::read(q, &headers, &body)?;
-            if p.get("query").is_none() {
-                return Err(PromError::bad_data("invalid parameter \"query\": empty query"));
-            }
+            p.query()?;
             Ok(json!([]))
         }
         .await,
@@ -225,7 +228,7 @@ async fn format_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) ->
     answer(
         async {
             let p = Params::read(q, &headers, &body)?;
-            let query = p.get("query").ok_or_else(|| PromError::bad_data("invalid parameter \"query\": empty query"))?;
+            let query = p.query()?;
             Ok(Value::String(PromEngine::parse(query)?.prettify()))
         }
         .await,
