@@ -7,9 +7,6 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use reqwest::StatusCode;
 use serde_json::Value;
 use toolpulse_gen::{GenSpec, Generator};
@@ -45,16 +42,6 @@ async fn seeded(dir: &std::path::Path) -> RunningServer {
     }
     server.slo.evaluate_now().await.unwrap();
     server
-}
-
-/// Runs each query through DuckDB over the data dir's files; one answer (rows) per query.
-fn duckdb(data_dir: &std::path::Path, queries: &[String]) -> Vec<Vec<Vec<Value>>> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/duckdb_query.py");
-    let mut child = Command::new("python3").arg(script).arg(data_dir).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(queries.join("\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "duckdb: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 async fn status(s: &RunningServer, slo: &str) -> Value {
@@ -125,7 +112,7 @@ async fn burn_rates_match_duckdb_over_the_raw_files() {
                 count.replace("{from}", &from.to_string()).replace("{to}", &to.to_string())
             })
             .collect();
-        for (w, rows) in windows.iter().zip(duckdb(dir.path(), &queries)) {
+        for (w, rows) in windows.iter().zip(common::duckdb(dir.path(), &queries)) {
             let name = w["window"].as_str().unwrap();
             let (g, b, events) = (as_u64(&rows[0][0]), as_u64(&rows[0][1]), as_u64(&rows[0][2]));
             assert_eq!((as_u64(&w["good"]), as_u64(&w["bad"]), as_u64(&w["events"])), (g, b, events), "{slo} over {name}");
@@ -171,7 +158,7 @@ async fn p99_timeslices_match_duckdb_per_minute_quantiles() {
         })
         .collect();
     let mut bad_somewhere = false;
-    for (w, rows) in st["windows"].as_array().unwrap().iter().zip(duckdb(dir.path(), &queries)) {
+    for (w, rows) in st["windows"].as_array().unwrap().iter().zip(common::duckdb(dir.path(), &queries)) {
         let name = w["window"].as_str().unwrap();
         let (surely_bad, maybe_bad) = (as_u64(&rows[0][0]), as_u64(&rows[0][1]));
         let bad = as_u64(&w["bad"]);

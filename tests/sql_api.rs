@@ -153,25 +153,14 @@ fn psql(s: &RunningServer, password: &str, sql: &str) -> std::process::Output {
 
 /// Runs each of `commands` in turn (`-c` each) in one `psql` session, printing rows only.
 fn psql_session(s: &RunningServer, password: &str, commands: &[&str]) -> std::process::Output {
-    psql_command(s, password).arg("-t").args(commands.iter().flat_map(|c| ["-c", c])).output().expect("psql is installed by scripts/setup.sh")
+    common::psql_command(s, password).arg("-t").args(commands.iter().flat_map(|c| ["-c", c])).output().expect("psql is installed by scripts/setup.sh")
 }
 
 /// The column names psql prints for `sql`.
 fn psql_header(s: &RunningServer, sql: &str) -> String {
-    let out = psql_command(s, TOKEN).args(["-c", sql]).output().unwrap();
+    let out = common::psql_command(s, TOKEN).args(["-c", sql]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned()
-}
-
-/// psql against the server's PostgreSQL port, unaligned, stopping at the first error.
-fn psql_command(s: &RunningServer, password: &str) -> Command {
-    let addr = s.pg_addr.expect("the PostgreSQL endpoint is enabled");
-    let mut cmd = Command::new("psql");
-    cmd.args(["-X", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &addr.port().to_string(), "-U", "sre", "-d", "toolpulse"])
-        .env("PGPASSWORD", password)
-        .env("PGSSLMODE", "disable")
-        .env("PGCONNECT_TIMEOUT", "10");
-    cmd
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -97,6 +97,7 @@ impl QueryEngine {
             Arc::new(StoreTable::new(dir, Table::SloStatus, toolpulse_schemas::slo_status_schema::slo_status_schema())),
         )?;
         crate::hdr::register(&ctx);
+        crate::ordered_set::register(&ctx);
         for (name, body) in VIEWS {
             ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
         }

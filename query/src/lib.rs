@@ -2,7 +2,8 @@
 //! pruning of hour partitions ([`table`]), HDR-histogram percentile functions
 //! ([`hdr`]), a read-only sandbox for user SQL ([`engine`]), a time limit for
 //! sessions that stream their own results ([`deadline`]), result encodings
-//! ([`output`]), reading the files compaction merged away from under a query
+//! ([`output`]), PostgreSQL's ordered-set aggregates `percentile_disc` and
+//! `mode` ([`ordered_set`]), reading the files compaction merged away from under a query
 //! ([`store_files`]), and running a query again when a file vanished all the
 //! same ([`vanished`]).
 
@@ -10,6 +11,7 @@ pub mod deadline;
 pub mod engine;
 pub mod error;
 pub mod hdr;
+pub mod ordered_set;
 pub mod output;
 pub mod promql;
 pub mod store_files;

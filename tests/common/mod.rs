@@ -104,6 +104,31 @@ pub fn generated_lines_from(start_ns: i64, n: usize, seed: u64, bad_every: usize
     (lines, good, bad)
 }
 
+/// Runs each query through DuckDB (`tests/peers/duckdb_query.py`, an engine
+/// and Parquet reader that are not ours) over the data dir's `tool_calls`
+/// files; one answer (rows) per query.
+pub fn duckdb(data_dir: &Path, queries: &[String]) -> Vec<Vec<Vec<serde_json::Value>>> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/duckdb_query.py");
+    let mut child = Command::new("python3").arg(script).arg(data_dir).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(queries.join("\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "duckdb: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// psql against the server's PostgreSQL port, unaligned, stopping at the first error.
+pub fn psql_command(s: &toolpulse_serve::RunningServer, password: &str) -> std::process::Command {
+    let addr = s.pg_addr.expect("the PostgreSQL endpoint is enabled");
+    let mut cmd = std::process::Command::new("psql");
+    cmd.args(["-X", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &addr.port().to_string(), "-U", "sre", "-d", "toolpulse"])
+        .env("PGPASSWORD", password)
+        .env("PGSSLMODE", "disable")
+        .env("PGCONNECT_TIMEOUT", "10");
+    cmd
+}
+
 /// A child process killed (SIGKILL) when the test ends, passed or not.
 pub struct ChildGuard(pub Child);
 
