@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests and benchmarks need on a fresh Debian machine:
-# system packages (promtool, amtool, psql, curl, OpenSSL headers for librdkafka),
+# system packages (promtool, amtool, psql and a PostgreSQL server, curl, OpenSSL
+# headers for librdkafka),
 # Python peers (confluent-kafka, the OpenTelemetry SDK, DuckDB, psycopg) and the tansu
 # Kafka broker. Idempotent: each part is skipped when already present.
 set -euo pipefail
@@ -14,6 +15,8 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+# A throwaway PostgreSQL cluster (pg_virtualenv) answers the same SQL as the PostgreSQL endpoint.
+command -v pg_virtualenv >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # librdkafka is built with TLS (for SSL and SASL_SSL brokers) against the system OpenSSL.
@@ -25,7 +28,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # The packages ship services; a container without an init system must not start them.
   $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # The Debian packages start their daemons where an init system exists; the tests start their own.
-  for svc in prometheus prometheus-alertmanager; do
+  for svc in prometheus prometheus-alertmanager postgresql; do
     $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
   done
 fi

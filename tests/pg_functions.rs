@@ -1,10 +1,14 @@
-//! PostgreSQL's ordered-set aggregates (`percentile_disc`, `mode`), as psycopg,
-//! psql and the HTTP SQL endpoint send them, against DuckDB's answers over the
-//! same Parquet files: the exact latency percentiles of each server, the most
-//! frequent tool, and the direction of the ordering.
+//! SQL written for PostgreSQL, against the answers of engines that are not
+//! ours: PostgreSQL's ordered-set aggregates (`percentile_disc`, `mode`) as
+//! psycopg, psql and the HTTP SQL endpoint send them, against DuckDB over the
+//! same Parquet files (the exact latency percentiles of each server, the most
+//! frequent tool, the direction of the ordering); and a set of PostgreSQL
+//! queries (those aggregates, `to_char` templates, SLI ratios) against a real
+//! PostgreSQL server holding the same rows, copied out with `COPY … TO STDOUT`.
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use reqwest::StatusCode;
@@ -102,5 +106,104 @@ async fn a_bad_fraction_is_refused_with_the_reason() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("percentile value 1.5 is not between 0 and 1"), "psql: {err}");
+    s.shutdown().await.unwrap();
+}
+
+/// PostgreSQL queries whose answers must be the same, text for text, from
+/// toolpulse and from PostgreSQL. Ordered by numbers or by times (text order
+/// follows the collation, which PostgreSQL's cluster may set otherwise).
+const SAME_AS_POSTGRES: &[&str] = &[
+    "SELECT server, count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms), \
+     percentile_disc(0.99) WITHIN GROUP (ORDER BY duration_ms), percentile_disc(0.999) WITHIN GROUP (ORDER BY duration_ms DESC) \
+     FROM tool_calls GROUP BY server ORDER BY count(*), server",
+    "SELECT server, mode() WITHIN GROUP (ORDER BY tool), mode() WITHIN GROUP (ORDER BY outcome DESC) FROM tool_calls GROUP BY server ORDER BY count(*), server",
+    // The success-rate SLI (server faults only) and the auth-failure rate of each server.
+    "SELECT server, count(*) FILTER (WHERE outcome = 'success')::float8 \
+     / count(*) FILTER (WHERE outcome IN ('success', 'tool_error', 'protocol_error', 'timeout')), \
+     count(*) FILTER (WHERE outcome = 'auth_failure')::float8 / count(*) FROM tool_calls GROUP BY server ORDER BY count(*), server",
+    "SELECT to_char(timestamp, 'YYYY-MM-DD HH24:MI:SS.US TZ OF'), to_char(timestamp, 'FMDay, FMDDth FMMonth Y,YYY HH12:MI:SS a.m. (IW/ID/IDDD Q J)') \
+     FROM tool_calls ORDER BY timestamp LIMIT 200",
+    "SELECT to_char(timestamp, 'Dy DD Mon HH24\"h\" W WW D DDD CC SSSS MS FF3 RM'), count(*) FROM tool_calls GROUP BY 1 ORDER BY min(timestamp)",
+    "SELECT to_char(percentile_disc(0.5) WITHIN GROUP (ORDER BY timestamp), 'YYYY-MM-DD HH24:MI:SS.US'), \
+     to_char(min(timestamp), 'yyyy-mm-dd hh24:mi') FROM tool_calls",
+];
+
+/// The answers of `queries` in a throwaway PostgreSQL cluster (Debian's
+/// `pg_virtualenv`) holding `tool_calls` as read from `csv`: one block of
+/// output lines per query.
+fn postgres(dir: &Path, csv: &Path, queries: &[&str]) -> Vec<Vec<String>> {
+    let script = dir.join("postgres.sql");
+    let setup = format!(
+        "SET TimeZone = 'UTC';\n\
+         CREATE TABLE tool_calls (server text COLLATE \"C\", tool text COLLATE \"C\", outcome text COLLATE \"C\", duration_ms float8, timestamp timestamptz);\n\
+         \\copy tool_calls FROM '{}' WITH (FORMAT csv)\n\\echo ===\n",
+        csv.display()
+    );
+    std::fs::write(&script, setup + &separated(queries)).unwrap();
+    let out = Command::new("pg_virtualenv")
+        .args(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&script)
+        .output()
+        .expect("pg_virtualenv (postgresql-common) is installed by scripts/setup.sh");
+    assert!(out.status.success(), "postgresql: {}", String::from_utf8_lossy(&out.stderr));
+    // pg_virtualenv says what it does on standard output too, before the answers.
+    let out = String::from_utf8(out.stdout).unwrap();
+    answers(out.split_once("===\n").map_or("", |(_, answers)| answers))
+}
+
+/// The queries, each followed by a line `---`.
+fn separated(queries: &[&str]) -> String {
+    queries.iter().map(|q| format!("{q};\n\\echo ---\n")).collect()
+}
+
+fn answers(output: &str) -> Vec<Vec<String>> {
+    let mut blocks = vec![Vec::new()];
+    for line in output.lines() {
+        if line == "---" {
+            blocks.push(Vec::new());
+        } else if let Some(block) = blocks.last_mut() {
+            block.push(line.to_owned());
+        }
+    }
+    blocks.pop();
+    blocks
+}
+
+/// Whether two `|`-separated rows hold the same values: the same text, or
+/// the same number (the PostgreSQL endpoint writes a whole float8 as `1.0`,
+/// where PostgreSQL writes `1`).
+fn same_values(row: &str, expected: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (row.split('|').collect(), expected.split('|').collect());
+    a.len() == b.len()
+        && a.iter().zip(&b).all(|(x, y)| x == y || matches!((x.parse::<f64>(), y.parse::<f64>()), (Ok(x), Ok(y)) if x == y))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_sql_answers_as_postgresql_does_on_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = seeded(dir.path()).await;
+    // PostgreSQL keeps microseconds: the rows go over cut to them, and the queries
+    // below never show what lies beyond.
+    let export = "COPY (SELECT server, tool, outcome, duration_ms, date_trunc('microsecond', timestamp) FROM tool_calls) TO STDOUT WITH (FORMAT csv)";
+    let out = common::psql_command(&s, TOKEN).args(["-c", export]).output().unwrap();
+    assert!(out.status.success(), "COPY: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 20_000);
+    let csv = dir.path().join("tool_calls.csv");
+    std::fs::write(&csv, &out.stdout).unwrap();
+
+    let theirs = postgres(dir.path(), &csv, SAME_AS_POSTGRES);
+    let script = dir.path().join("ours.sql");
+    std::fs::write(&script, separated(SAME_AS_POSTGRES)).unwrap();
+    let out = common::psql_command(&s, TOKEN).args(["-t", "-q", "-f"]).arg(&script).output().unwrap();
+    assert!(out.status.success(), "toolpulse: {}", String::from_utf8_lossy(&out.stderr));
+    let ours = answers(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(ours.len(), SAME_AS_POSTGRES.len());
+    for ((query, ours), theirs) in SAME_AS_POSTGRES.iter().zip(&ours).zip(&theirs) {
+        assert!(ours.len() > 1 || query.contains("min(timestamp), 'yyyy"), "{query}: too few rows to compare: {ours:?}");
+        assert_eq!(ours.len(), theirs.len(), "{query}: rows {ours:?} against PostgreSQL's {theirs:?}");
+        for (row, expected) in ours.iter().zip(theirs) {
+            assert!(same_values(row, expected), "{query}: {row:?} against PostgreSQL's {expected:?}");
+        }
+    }
     s.shutdown().await.unwrap();
 }

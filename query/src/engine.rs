@@ -98,6 +98,7 @@ impl QueryEngine {
         )?;
         crate::hdr::register(&ctx);
         crate::ordered_set::register(&ctx);
+        crate::to_char::register(&ctx);
         for (name, body) in VIEWS {
             ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
         }

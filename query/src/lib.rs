@@ -3,7 +3,7 @@
 //! ([`hdr`]), a read-only sandbox for user SQL ([`engine`]), a time limit for
 //! sessions that stream their own results ([`deadline`]), result encodings
 //! ([`output`]), PostgreSQL's ordered-set aggregates `percentile_disc` and
-//! `mode` ([`ordered_set`]), reading the files compaction merged away from under a query
+//! `mode` ([`ordered_set`]), `to_char` with PostgreSQL's templates ([`to_char`]), reading the files compaction merged away from under a query
 //! ([`store_files`]), and running a query again when a file vanished all the
 //! same ([`vanished`]).
 
@@ -17,6 +17,7 @@ pub mod promql;
 pub mod store_files;
 pub mod table;
 pub mod time_range;
+pub mod to_char;
 pub mod vanished;
 
 pub use engine::{QueryConfig, QueryEngine};
