@@ -22,6 +22,7 @@ use toolpulse_storage::{DataDir, Table};
 
 use crate::deadline::Deadline;
 use crate::error::QueryError;
+use crate::postgres::FloatToIntRounds;
 use crate::store_files::StoreFiles;
 use crate::table::StoreTable;
 use crate::vanished;
@@ -66,6 +67,8 @@ const VIEWS: &[(&str, &str)] = &[
 #[derive(Clone)]
 pub struct QueryEngine {
     ctx: SessionContext,
+    /// The same tables and functions, for SQL from users: casts as PostgreSQL casts.
+    user: SessionContext,
     cfg: QueryConfig,
 }
 
@@ -97,12 +100,12 @@ impl QueryEngine {
             Arc::new(StoreTable::new(dir, Table::SloStatus, toolpulse_schemas::slo_status_schema::slo_status_schema())),
         )?;
         crate::hdr::register(&ctx);
-        crate::ordered_set::register(&ctx);
-        crate::to_char::register(&ctx);
+        crate::postgres::register(&ctx);
         for (name, body) in VIEWS {
             ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
         }
-        Ok(Self { ctx, cfg })
+        let user = SessionStateBuilder::new_from_existing(ctx.state()).with_analyzer_rule(Arc::new(FloatToIntRounds)).build();
+        Ok(Self { ctx, user: SessionContext::new_with_state(user), cfg })
     }
 
     /// The session, for trusted callers (the SLO engine, PromQL) that build plans themselves.
@@ -115,7 +118,7 @@ impl QueryEngine {
     /// that run plans and stream their results themselves (the PostgreSQL
     /// endpoint), out of reach of [`Self::run_user_sql`]'s timeout.
     pub fn session_with_deadline(&self) -> SessionContext {
-        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+        let state = SessionStateBuilder::new_from_existing(self.user.state())
             .with_physical_optimizer_rule(Arc::new(Deadline::new(self.cfg.timeout)))
             .build();
         SessionContext::new_with_state(state)
@@ -124,7 +127,7 @@ impl QueryEngine {
     /// Plans user SQL inside the sandbox.
     pub async fn plan_user_sql(&self, sql: &str) -> Result<DataFrame, QueryError> {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        self.ctx.sql_with_options(sql, options).await.map_err(|e| refusal(e, sql))
+        self.user.sql_with_options(sql, options).await.map_err(|e| refusal(e, sql))
     }
 
     /// Runs user SQL inside the sandbox; with `max_rows`, at most that many rows

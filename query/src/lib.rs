@@ -2,8 +2,8 @@
 //! pruning of hour partitions ([`table`]), HDR-histogram percentile functions
 //! ([`hdr`]), a read-only sandbox for user SQL ([`engine`]), a time limit for
 //! sessions that stream their own results ([`deadline`]), result encodings
-//! ([`output`]), PostgreSQL's ordered-set aggregates `percentile_disc` and
-//! `mode` ([`ordered_set`]), `to_char` with PostgreSQL's templates ([`to_char`]), reading the files compaction merged away from under a query
+//! ([`output`]), PostgreSQL's functions and casts where DataFusion's differ
+//! ([`postgres`]), reading the files compaction merged away from under a query
 //! ([`store_files`]), and running a query again when a file vanished all the
 //! same ([`vanished`]).
 
@@ -11,13 +11,12 @@ pub mod deadline;
 pub mod engine;
 pub mod error;
 pub mod hdr;
-pub mod ordered_set;
 pub mod output;
+pub mod postgres;
 pub mod promql;
 pub mod store_files;
 pub mod table;
 pub mod time_range;
-pub mod to_char;
 pub mod vanished;
 
 pub use engine::{QueryConfig, QueryEngine};
