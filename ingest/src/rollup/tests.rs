@@ -40,7 +40,7 @@ fn rows(r: &RecordBatch) -> BTreeMap<String, String> {
     let hist = r.column_by_name("duration_hist").map(|c| c.as_binary::<i32>().clone());
     (0..r.num_rows())
         .map(|i| {
-            let dims: Vec<String> = (1..5).map(|c| r.column(c).as_string::<i32>()).map(|d| d.is_valid(i).then(|| d.value(i)).unwrap_or("-").to_owned()).collect();
+            let dims: Vec<String> = (1..5).map(|c| r.column(c).as_string::<i32>()).map(|d| if d.is_valid(i) { d.value(i) } else { "-" }.to_owned()).collect();
             let hist = hist.as_ref().map(|h| format!("{:?}", h.value(i)));
             (format!("{} {}", minute.value(i), dims.join("/")), format!("{} {} {} {hist:?}", calls.value(i), sum.value(i), max.value(i)))
         })
