@@ -3,8 +3,8 @@
 //! psycopg, psql and the HTTP SQL endpoint send them, against DuckDB over the
 //! same Parquet files (the exact latency percentiles of each server, the most
 //! frequent tool, the direction of the ordering); and a set of PostgreSQL
-//! queries (those aggregates, `to_char` templates, `width_bucket`, casts to
-//! integers, SLI ratios) against a real
+//! queries (those aggregates, `to_char` templates, `format`, `width_bucket`,
+//! casts to integers, SLI ratios) against a real
 //! PostgreSQL server holding the same rows, copied out with `COPY … TO STDOUT`.
 
 mod common;
@@ -127,6 +127,7 @@ const SAME_AS_POSTGRES: &[&str] = &[
     "SELECT to_char(timestamp, 'Dy DD Mon HH24\"h\" W WW D DDD CC SSSS MS FF3 RM'), count(*) FROM tool_calls GROUP BY 1 ORDER BY min(timestamp)",
     "SELECT to_char(percentile_disc(0.5) WITHIN GROUP (ORDER BY timestamp), 'YYYY-MM-DD HH24:MI:SS.US'), \
      to_char(min(timestamp), 'yyyy-mm-dd hh24:mi') FROM tool_calls",
+    "SELECT format('%-10s|%s|%L|%s|%s|%I|%2$s', server, tool, outcome, duration_ms, timestamp, server || '-x') FROM tool_calls ORDER BY timestamp LIMIT 100",
     "SELECT width_bucket(duration_ms, 0, 1000, 10), width_bucket(duration_ms, 5000, 10, 4), count(*) FROM tool_calls GROUP BY 1, 2 ORDER BY 1, 2",
     // Floats cast to integers round (ties to even), where a plain Arrow cast truncates.
     "SELECT server, avg(duration_ms)::int, sum((duration_ms / 10)::int), sum((duration_ms / 4)::bigint), variance(duration_ms)::bigint, \

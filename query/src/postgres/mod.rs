@@ -4,8 +4,8 @@
 //!
 //! - the ordered-set aggregates `percentile_disc` and `mode` ([`ordered_set`]);
 //! - `to_char` with PostgreSQL's date/time templates ([`to_char`]);
-//! - `width_bucket` ([`width_bucket`]), and the names `variance` (`var_samp`)
-//!   and `every` (`bool_and`);
+//! - `width_bucket` ([`width_bucket`]), `format` ([`format`]), and the names
+//!   `variance` (`var_samp`) and `every` (`bool_and`);
 //! - casts from floats to integers that round rather than truncate
 //!   ([`float_to_int`], a rule of the sessions running user SQL).
 //!
@@ -13,6 +13,7 @@
 //! (`tests/pg_functions.rs`).
 
 pub mod float_to_int;
+mod format;
 mod ordered_set;
 mod to_char;
 mod width_bucket;
@@ -29,6 +30,7 @@ pub fn register(ctx: &SessionContext) {
     ordered_set::register(ctx);
     to_char::register(ctx);
     ctx.register_udf(ScalarUDF::from(width_bucket::WidthBucket::new()));
+    ctx.register_udf(ScalarUDF::from(format::Format::new()));
     let renamed = |udaf: std::sync::Arc<AggregateUDF>, alias: &'static str| udaf.as_ref().clone().with_aliases([alias]);
     ctx.register_udaf(renamed(var_samp_udaf(), "variance"));
     ctx.register_udaf(renamed(bool_and_udaf(), "every"));

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Offset as _, TimeZone as _};
 use chrono_tz::OffsetName as _;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::error::{DataFusionError, Result};
@@ -123,6 +123,29 @@ impl Zone {
         render(parts, &moment, out);
         Ok(())
     }
+}
+
+/// Timestamps and dates as PostgreSQL writes them as text (`2026-12-07
+/// 05:06:07.12+00`, `2026-12-07`), for functions that print values; `None`
+/// for other types.
+pub(super) fn postgres_text(values: &ArrayRef) -> Result<Option<Vec<Option<String>>>> {
+    let template = match values.data_type() {
+        DataType::Date32 | DataType::Date64 => "YYYY-MM-DD",
+        DataType::Timestamp(_, None) => "YYYY-MM-DD HH24:MI:SS.US",
+        DataType::Timestamp(_, Some(_)) => "YYYY-MM-DD HH24:MI:SS.US|OF",
+        _ => return Ok(None),
+    };
+    let templates: ArrayRef = Arc::new(StringArray::from(vec![template; values.len()]));
+    let written = format_all(values, &templates)?;
+    let written = written.as_string::<i32>();
+    // The fraction without trailing zeros, and without its point when nothing is left.
+    let trimmed = |text: &str| {
+        let (moment, offset) = text.split_once('|').unwrap_or((text, ""));
+        let (clock, fraction) = moment.split_once('.').unwrap_or((moment, ""));
+        let fraction = fraction.trim_end_matches('0');
+        if fraction.is_empty() { format!("{clock}{offset}") } else { format!("{clock}.{fraction}{offset}") }
+    };
+    Ok(Some((0..written.len()).map(|i| written.is_valid(i).then(|| trimmed(written.value(i)))).collect()))
 }
 
 /// Each value written by its row's template.
