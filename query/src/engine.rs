@@ -22,7 +22,7 @@ use toolpulse_storage::{DataDir, Table};
 
 use crate::deadline::Deadline;
 use crate::error::QueryError;
-use crate::postgres::FloatToIntRounds;
+use crate::postgres::PostgresSemantics;
 use crate::store_files::StoreFiles;
 use crate::table::StoreTable;
 use crate::vanished;
@@ -104,7 +104,7 @@ impl QueryEngine {
         for (name, body) in VIEWS {
             ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
         }
-        let user = SessionStateBuilder::new_from_existing(ctx.state()).with_analyzer_rule(Arc::new(FloatToIntRounds)).build();
+        let user = SessionStateBuilder::new_from_existing(ctx.state()).with_analyzer_rule(Arc::new(PostgresSemantics)).build();
         Ok(Self { ctx, user: SessionContext::new_with_state(user), cfg })
     }
 

@@ -7,14 +7,18 @@
 //! - `width_bucket` ([`width_bucket`]), `format` ([`format`]), and the names
 //!   `variance` (`var_samp`) and `every` (`bool_and`);
 //! - casts from floats to integers that round rather than truncate
-//!   ([`float_to_int`], a rule of the sessions running user SQL).
+//!   ([`float_to_int`]), and `SIMILAR TO` that matches the whole string with
+//!   SQL's wildcards ([`similar_to`]): rewrites of [`PostgresSemantics`], a rule
+//!   of the sessions running user SQL.
 //!
 //! Each is checked against a real PostgreSQL server holding the same rows
 //! (`tests/pg_functions.rs`).
 
-pub mod float_to_int;
+mod float_to_int;
 mod format;
 mod ordered_set;
+mod semantics;
+mod similar_to;
 mod to_char;
 mod width_bucket;
 
@@ -23,7 +27,7 @@ use datafusion::functions_aggregate::variance::var_samp_udaf;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
-pub use float_to_int::FloatToIntRounds;
+pub use semantics::PostgresSemantics;
 
 /// Registers the functions.
 pub fn register(ctx: &SessionContext) {
