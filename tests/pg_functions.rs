@@ -117,6 +117,7 @@ const SAME_AS_POSTGRES: &[&str] = &[
     "SELECT server, count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms), \
      percentile_disc(0.99) WITHIN GROUP (ORDER BY duration_ms), percentile_disc(0.999) WITHIN GROUP (ORDER BY duration_ms DESC) \
      FROM tool_calls GROUP BY server ORDER BY count(*), server",
+    "SELECT server, percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY duration_ms) FROM tool_calls GROUP BY server ORDER BY count(*), server",
     "SELECT server, mode() WITHIN GROUP (ORDER BY tool), mode() WITHIN GROUP (ORDER BY outcome DESC) FROM tool_calls GROUP BY server ORDER BY count(*), server",
     // The success-rate SLI (server faults only) and the auth-failure rate of each server.
     "SELECT server, count(*) FILTER (WHERE outcome = 'success')::float8 \

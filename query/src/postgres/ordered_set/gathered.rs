@@ -3,21 +3,23 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, new_empty_array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array, new_empty_array};
 use datafusion::arrow::compute::kernels::partition::partition;
-use datafusion::arrow::compute::{SortOptions, concat, filter, is_not_null, sort, sort_to_indices};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::compute::{SortOptions, concat, filter, is_not_null, sort, sort_to_indices, take};
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::error::Result;
 use datafusion::logical_expr::Accumulator;
 use datafusion::scalar::ScalarValue;
 
 /// Which value of the ordering is the answer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) enum Pick {
     /// The value at position ⌈f·n⌉ (at least the first) of the n values, as
     /// PostgreSQL's `percentile_disc`; `None` answers NULL.
     Fraction(Option<f64>),
+    /// The values at several fractions, as an array.
+    Fractions(Vec<Option<f64>>),
     /// The first value of the longest run of equal values.
     Mode,
 }
@@ -85,14 +87,22 @@ impl Accumulator for Gathered {
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let values = self.values()?;
         let n = values.len();
-        match self.pick {
+        // PostgreSQL's position, computed in doubles as it does.
+        let position = |f: f64| ((f * n as f64).ceil() as usize).clamp(1, n);
+        match &self.pick {
+            Pick::Fractions(_) if n == 0 => ScalarValue::try_from(&DataType::List(Arc::new(Field::new_list_field(self.data_type.clone(), true)))),
             _ if n == 0 => ScalarValue::try_from(&self.data_type),
             Pick::Fraction(None) => ScalarValue::try_from(&self.data_type),
             Pick::Fraction(Some(f)) => {
-                // PostgreSQL's position, computed in doubles as it does.
-                let position = ((f * n as f64).ceil() as usize).clamp(1, n);
-                let first = sort_to_indices(&values, Some(self.options()), Some(position))?;
-                ScalarValue::try_from_array(&values, first.value(position - 1) as usize)
+                let first = sort_to_indices(&values, Some(self.options()), Some(position(*f)))?;
+                ScalarValue::try_from_array(&values, first.value(position(*f) - 1) as usize)
+            }
+            Pick::Fractions(fractions) => {
+                let last = fractions.iter().flatten().map(|&f| position(f)).max().unwrap_or(1);
+                let first = sort_to_indices(&values, Some(self.options()), Some(last))?;
+                let picked: UInt32Array = fractions.iter().map(|f| f.map(|f| first.value(position(f) - 1))).collect();
+                let answers = take(&values, &picked, None)?;
+                Ok(ScalarValue::List(Arc::new(SingleRowListArrayBuilder::new(answers).build_list_array())))
             }
             Pick::Mode => {
                 let sorted = sort(&values, Some(self.options()))?;

@@ -4,7 +4,8 @@
 //! - `percentile_disc(f) WITHIN GROUP (ORDER BY x)`: the first value whose
 //!   position in the ordering reaches the fraction `f` of the rows, an exact
 //!   percentile that is one of the values (DataFusion's own `percentile_cont`
-//!   interpolates between two);
+//!   interpolates between two); with an array of fractions
+//!   (`ARRAY[0.5, 0.99, 0.999]`), an array of them from one sort;
 //! - `mode() WITHIN GROUP (ORDER BY x)`: the most frequent value, the first in
 //!   the ordering among equally frequent ones.
 //!
@@ -17,7 +18,7 @@ mod gathered;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -58,23 +59,36 @@ impl OrderedSetAggregate {
         Self { kind, signature: Signature::any(arguments, Volatility::Immutable) }
     }
 
-    /// The fraction of a `percentile_disc`: a constant within 0 and 1, or NULL
+    /// The fractions of a `percentile_disc`: one constant, or an array of them
+    /// (`ARRAY[0.5, 0.99]`, answered by an array), each within 0 and 1 or NULL
     /// (whose answer is NULL, as in PostgreSQL).
-    fn fraction(args: &AccumulatorArgs) -> Result<Option<f64>> {
+    fn fractions(args: &AccumulatorArgs) -> Result<Pick> {
         // A constant evaluates without input rows; a column cannot.
         let no_rows = RecordBatch::new_empty(Arc::new(Schema::empty()));
         let constant = match args.exprs.get(1).map(|e| e.evaluate(&no_rows)) {
             Some(Ok(ColumnarValue::Scalar(value))) => value,
             _ => return Err(DataFusionError::Plan("percentile_disc: the fraction must be a constant".into())),
         };
-        match constant.cast_to(&DataType::Float64)? {
+        let checked = |value: ScalarValue| match value.cast_to(&DataType::Float64)? {
             ScalarValue::Float64(Some(f)) if (0.0..=1.0).contains(&f) => Ok(Some(f)),
             ScalarValue::Float64(Some(f)) => {
                 Err(DataFusionError::Plan(format!("percentile_disc: percentile value {f} is not between 0 and 1")))
             }
             _ => Ok(None),
+        };
+        match constant {
+            ScalarValue::List(list) if !list.is_null(0) => {
+                let items = list.value(0);
+                (0..items.len()).map(|i| checked(ScalarValue::try_from_array(&items, i)?)).collect::<Result<_>>().map(Pick::Fractions)
+            }
+            other => checked(other).map(Pick::Fraction),
         }
     }
+}
+
+/// Whether `percentile_disc` was given an array of fractions.
+fn is_array(fraction: Option<&DataType>) -> bool {
+    matches!(fraction, Some(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)))
 }
 
 impl AggregateUDFImpl for OrderedSetAggregate {
@@ -90,12 +104,15 @@ impl AggregateUDFImpl for OrderedSetAggregate {
     }
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        if is_array(args.get(1)) {
+            return Ok(DataType::List(Arc::new(Field::new_list_field(args[0].clone(), true))));
+        }
         Ok(args[0].clone())
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let pick = match self.kind {
-            Kind::PercentileDisc => Pick::Fraction(Self::fraction(&args)?),
+            Kind::PercentileDisc => Self::fractions(&args)?,
             Kind::Mode => Pick::Mode,
         };
         let descending = args.order_bys.first().is_some_and(|s| s.options.descending);

@@ -62,6 +62,8 @@ async fn percentile_disc_takes_the_value_at_the_rounded_up_position() {
         assert_eq!(one(&ctx, &sql).await, expected, "{sql}");
     }
     assert_eq!(one(&ctx, "SELECT percentile_disc(x, 0.5) FROM t").await, "5");
+    assert_eq!(one(&ctx, "SELECT percentile_disc(ARRAY[0, 0.5, 0.71, 1]) WITHIN GROUP (ORDER BY x) FROM t").await, "[1, 5, 8, 10]");
+    assert_eq!(one(&ctx, "SELECT percentile_disc(ARRAY[0.25]) WITHIN GROUP (ORDER BY x DESC) FROM t").await, "[8]");
     // Descending: the 3rd of 10, 9, 8, …
     assert_eq!(one(&ctx, "SELECT percentile_disc(0.25) WITHIN GROUP (ORDER BY x DESC) FROM t").await, "8");
 }
