@@ -4,7 +4,7 @@
 //! same Parquet files (the exact latency percentiles of each server, the most
 //! frequent tool, the direction of the ordering); and a set of PostgreSQL
 //! queries (those aggregates, `to_char` templates, `format`, `width_bucket`,
-//! `SIMILAR TO`, casts to integers, SLI ratios) against a real
+//! `mod`, `div`, `SIMILAR TO`, casts to integers, SLI ratios) against a real
 //! PostgreSQL server holding the same rows, copied out with `COPY … TO STDOUT`.
 
 mod common;
@@ -131,6 +131,8 @@ const SAME_AS_POSTGRES: &[&str] = &[
     "SELECT format('%-10s|%s|%L|%s|%s|%I|%2$s', server, tool, outcome, duration_ms, timestamp, server || '-x') FROM tool_calls ORDER BY timestamp LIMIT 100",
     "SELECT count(*) FILTER (WHERE tool SIMILAR TO '(get|list)\\_%'), count(*) FILTER (WHERE tool SIMILAR TO '%#_[0-4]' ESCAPE '#'), \
      count(*) FILTER (WHERE server NOT SIMILAR TO '[a-g]%'), count(*) FILTER (WHERE tool SIMILAR TO 'get'), count(*) FROM tool_calls",
+    "SELECT tool, mod(length(tool), 3), div(length(tool), 2), mod(-length(tool), 4), div(duration_ms::numeric, 10), mod(duration_ms::int, 7) \
+     FROM tool_calls ORDER BY timestamp LIMIT 50",
     "SELECT width_bucket(duration_ms, 0, 1000, 10), width_bucket(duration_ms, 5000, 10, 4), count(*) FROM tool_calls GROUP BY 1, 2 ORDER BY 1, 2",
     // Floats cast to integers round (ties to even), where a plain Arrow cast truncates.
     "SELECT server, avg(duration_ms)::int, sum((duration_ms / 10)::int), sum((duration_ms / 4)::bigint), variance(duration_ms)::bigint, \

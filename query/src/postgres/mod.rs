@@ -4,8 +4,8 @@
 //!
 //! - the ordered-set aggregates `percentile_disc` and `mode` ([`ordered_set`]);
 //! - `to_char` with PostgreSQL's date/time templates ([`to_char`]);
-//! - `width_bucket` ([`width_bucket`]), `format` ([`format`]), and the names
-//!   `variance` (`var_samp`) and `every` (`bool_and`);
+//! - `width_bucket` ([`width_bucket`]), `format` ([`format`]), `mod` and `div`
+//!   ([`mod_div`]), and the names `variance` (`var_samp`) and `every` (`bool_and`);
 //! - casts from floats to integers that round rather than truncate
 //!   ([`float_to_int`]), and `SIMILAR TO` that matches the whole string with
 //!   SQL's wildcards ([`similar_to`]): rewrites of [`PostgresSemantics`], a rule
@@ -16,6 +16,7 @@
 
 mod float_to_int;
 mod format;
+mod mod_div;
 mod ordered_set;
 mod semantics;
 mod similar_to;
@@ -35,6 +36,9 @@ pub fn register(ctx: &SessionContext) {
     to_char::register(ctx);
     ctx.register_udf(ScalarUDF::from(width_bucket::WidthBucket::new()));
     ctx.register_udf(ScalarUDF::from(format::Format::new()));
+    for operation in [mod_div::Operation::Mod, mod_div::Operation::Div] {
+        ctx.register_udf(ScalarUDF::from(mod_div::ModDiv::new(operation)));
+    }
     let renamed = |udaf: std::sync::Arc<AggregateUDF>, alias: &'static str| udaf.as_ref().clone().with_aliases([alias]);
     ctx.register_udaf(renamed(var_samp_udaf(), "variance"));
     ctx.register_udaf(renamed(bool_and_udaf(), "every"));
