@@ -110,9 +110,10 @@ async fn a_bad_fraction_is_refused_with_the_reason() {
     s.shutdown().await.unwrap();
 }
 
-/// PostgreSQL queries whose answers must be the same, text for text, from
-/// toolpulse and from PostgreSQL. Ordered by numbers or by times (text order
-/// follows the collation, which PostgreSQL's cluster may set otherwise).
+/// PostgreSQL queries whose answers must be the same from toolpulse and from
+/// PostgreSQL, row by row: the same text, or the same number (see
+/// [`same_values`]). Ordered by numbers or by times, or by text in the `C`
+/// collation that PostgreSQL's table is given.
 const SAME_AS_POSTGRES: &[&str] = &[
     "SELECT server, count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms), \
      percentile_disc(0.99) WITHIN GROUP (ORDER BY duration_ms), percentile_disc(0.999) WITHIN GROUP (ORDER BY duration_ms DESC) \
