@@ -4,8 +4,9 @@
 //! same Parquet files (the exact latency percentiles of each server, the most
 //! frequent tool, the direction of the ordering); and a set of PostgreSQL
 //! queries (those aggregates, `to_char` templates, `format`, `width_bucket`,
-//! `mod`, `div`, `SIMILAR TO`, casts to integers, SLI ratios) against a real
-//! PostgreSQL server holding the same rows, copied out with `COPY … TO STDOUT`.
+//! `mod`, `div`, `pg_typeof`, `SIMILAR TO`, casts to integers, SLI ratios)
+//! against a real PostgreSQL server holding the same rows, copied out with
+//! `COPY … TO STDOUT`.
 
 mod common;
 
@@ -134,6 +135,8 @@ const SAME_AS_POSTGRES: &[&str] = &[
      count(*) FILTER (WHERE server NOT SIMILAR TO '[a-g]%'), count(*) FILTER (WHERE tool SIMILAR TO 'get'), count(*) FROM tool_calls",
     "SELECT tool, mod(length(tool), 3), div(length(tool), 2), mod(-length(tool), 4), div(duration_ms::numeric, 10), mod(duration_ms::int, 7) \
      FROM tool_calls ORDER BY timestamp LIMIT 50",
+    "SELECT pg_typeof(count(*)), pg_typeof(avg(duration_ms)), pg_typeof(server), pg_typeof(min(timestamp)), pg_typeof(min(duration_ms)::int), \
+     pg_typeof(percentile_disc(ARRAY[0.5]) WITHIN GROUP (ORDER BY duration_ms)) FROM tool_calls GROUP BY server ORDER BY count(*), server",
     "SELECT width_bucket(duration_ms, 0, 1000, 10), width_bucket(duration_ms, 5000, 10, 4), count(*) FROM tool_calls GROUP BY 1, 2 ORDER BY 1, 2",
     // Floats cast to integers round (ties to even), where a plain Arrow cast truncates.
     "SELECT server, avg(duration_ms)::int, sum((duration_ms / 10)::int), sum((duration_ms / 4)::bigint), variance(duration_ms)::bigint, \

@@ -9,6 +9,7 @@ pub mod pg_copy;
 pub mod pg_error;
 pub mod pg_information_schema;
 pub mod pg_settings;
+pub mod pg_typeof;
 pub mod pg_types;
 pub mod pg_wire;
 pub mod prom_api;

@@ -186,6 +186,7 @@ pub async fn spawn(
     ];
     let params = pg_settings::startup_parameters();
     ctx.register_udf(pg_settings::current_setting_udf(pg_settings::settings(&params)));
+    ctx.register_udf(crate::pg_typeof::pg_typeof_udf());
     let handlers = Arc::new(Handlers {
         session: Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), all)),
         startup: Arc::new(CleartextPasswordAuthStartupHandler::new(TokenAuth(token), params)),
