@@ -100,6 +100,23 @@ async fn percentile_disc_and_mode_match_duckdb_over_the_same_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_similar_to_pattern_bound_as_a_parameter_matches_as_sql_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = seeded(dir.path()).await;
+    // The extended protocol binds the pattern after planning.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/pg_query.py");
+    let port = s.pg_addr.unwrap().port().to_string();
+    let sql = "SELECT count(*) FROM tool_calls WHERE tool SIMILAR TO %s";
+    let out = Command::new("python3").args([script, &port, TOKEN, sql, "get\\_%"]).output().unwrap();
+    assert!(out.status.success(), "psycopg: {}", String::from_utf8_lossy(&out.stderr));
+    let ours: Vec<Vec<Value>> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let theirs = common::duckdb(dir.path(), &["SELECT count(*) FROM tool_calls WHERE tool LIKE 'get\\_%' ESCAPE '\\'".to_owned()]);
+    assert_eq!(ours, theirs[0]);
+    assert!(ours[0][0].as_i64().unwrap() > 0, "some tools start with get_: {ours:?}");
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_fraction_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let s = seeded(dir.path()).await;

@@ -16,7 +16,7 @@ use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
 use datafusion::optimizer::AnalyzerRule;
 
 use super::float_to_int::{RoundTiesEven, round_before_cast};
-use super::similar_to::anchored;
+use super::similar_to::{SimilarToRegex, anchored};
 
 /// The analyzer rule.
 #[derive(Debug, Default)]
@@ -25,13 +25,14 @@ pub struct PostgresSemantics;
 impl AnalyzerRule for PostgresSemantics {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         let round = Arc::new(ScalarUDF::from(RoundTiesEven::new()));
+        let translate = Arc::new(ScalarUDF::from(SimilarToRegex::new()));
         plan.transform_up_with_subqueries(|plan| {
             let schema: Arc<DFSchema> =
                 if plan.inputs().is_empty() { Arc::clone(plan.schema()) } else { Arc::new(merge_schema(&plan.inputs())) };
             let names = NamePreserver::new(&plan);
             let rewritten = plan.map_expressions(|expr| {
                 let name = names.save(&expr);
-                let rewritten = expr.transform_up(|e| round_before_cast(e, schema.as_ref(), &round)?.transform_data(anchored))?;
+                let rewritten = expr.transform_up(|e| round_before_cast(e, schema.as_ref(), &round)?.transform_data(|e| anchored(e, &translate)))?;
                 Ok(rewritten.update_data(|e| name.restore(e)))
             })?;
             if !rewritten.transformed {

@@ -3,13 +3,18 @@
 //! themselves, and the escape character (`\` unless `ESCAPE` names another)
 //! makes the next character literal. DataFusion hands the pattern to the
 //! regular-expression engine as it is, so `'abc' SIMILAR TO 'a%'` was false;
-//! a constant pattern is translated here into the regular expression
-//! PostgreSQL builds from it.
+//! here the pattern is translated into the regular expression PostgreSQL
+//! builds from it, which `regexp_like` then matches.
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::Transformed;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::functions::regex::regexp_like;
 use datafusion::logical_expr::expr::Like;
-use datafusion::logical_expr::{Expr, lit};
+use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, lit};
 use datafusion::scalar::ScalarValue;
 
 /// The anchored regular expression of a SQL `SIMILAR TO` pattern.
@@ -45,16 +50,64 @@ fn regex_of(pattern: &str, escape: Option<char>) -> Result<String> {
     Ok(out)
 }
 
-/// `SIMILAR TO` with a constant pattern, made to match as SQL says.
-pub(super) fn anchored(expr: Expr) -> Result<Transformed<Expr>> {
-    let Expr::SimilarTo(like) = expr else { return Ok(Transformed::no(expr)) };
-    let pattern = match like.pattern.as_ref() {
-        Expr::Literal(ScalarValue::Utf8(Some(p)) | ScalarValue::LargeUtf8(Some(p)) | ScalarValue::Utf8View(Some(p)), _) => p.clone(),
-        _ => return Ok(Transformed::no(Expr::SimilarTo(like))),
-    };
-    let escape = like.escape_char.or(Some('\\'));
-    let regex = regex_of(&pattern, escape)?;
-    Ok(Transformed::yes(Expr::SimilarTo(Like { pattern: Box::new(lit(regex)), escape_char: None, ..like })))
+/// `SIMILAR TO`, made to match as SQL says: `regexp_like(x,
+/// similar_to_regex(pattern, escape))`, so that a pattern bound after planning
+/// (a parameter of the extended protocol) is translated too, and the rewrite
+/// cannot apply twice when the plan is analyzed again once the parameters
+/// are bound.
+pub(super) fn anchored(expr: Expr, translate: &Arc<ScalarUDF>) -> Result<Transformed<Expr>> {
+    let Expr::SimilarTo(Like { negated, expr, pattern, escape_char, case_insensitive }) = expr else { return Ok(Transformed::no(expr)) };
+    let escape = escape_char.unwrap_or('\\').to_string();
+    let mut args = vec![*expr, translate.call(vec![*pattern, lit(escape)])];
+    if case_insensitive {
+        args.push(lit("i"));
+    }
+    let matches = regexp_like().call(args);
+    Ok(Transformed::yes(if negated { !matches } else { matches }))
+}
+
+/// `similar_to_regex(pattern, escape)`: the regular expression of a SQL
+/// pattern (folded into a constant when the pattern is one).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct SimilarToRegex {
+    signature: Signature,
+}
+
+impl SimilarToRegex {
+    pub(super) fn new() -> Self {
+        Self { signature: Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for SimilarToRegex {
+    fn name(&self) -> &str {
+        "similar_to_regex"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (patterns, escapes) = (arrays[0].as_string::<i32>(), arrays[1].as_string::<i32>());
+        let mut out = StringBuilder::with_capacity(patterns.len(), patterns.len() * 16);
+        for i in 0..patterns.len() {
+            if patterns.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            let escape = if escapes.is_null(i) { None } else { escapes.value(i).chars().next() };
+            out.append_value(regex_of(patterns.value(i), escape)?);
+        }
+        let out: ArrayRef = Arc::new(out.finish());
+        if scalar { ScalarValue::try_from_array(&out, 0).map(ColumnarValue::Scalar) } else { Ok(ColumnarValue::Array(out)) }
+    }
 }
 
 #[cfg(test)]
