@@ -205,6 +205,22 @@ fn invalid_json_and_non_objects() {
 }
 
 #[test]
+fn invalid_utf8_is_reported_with_its_byte_offset() {
+    let limits = DecodeLimits::default();
+    let mut line = serde_json::to_vec(&good()).unwrap();
+    let at = line.windows(4).position(|w| w == b"jira").unwrap();
+    // A lone continuation byte, then a truncated two-byte sequence at the very end.
+    line[at + 1] = 0x80;
+    let e = decode_event(&line, &limits, now()).unwrap_err();
+    assert_eq!(e.field(), None);
+    assert_eq!(e.reason, Reason::InvalidJson { detail: format!("invalid UTF-8 at byte {}", at + 1) });
+    let mut tail = serde_json::to_vec(&good()).unwrap();
+    tail.push(0xc3);
+    let e = decode_event(&tail, &limits, now()).unwrap_err();
+    assert_eq!(e.reason, Reason::InvalidJson { detail: format!("invalid UTF-8 at byte {}", tail.len() - 1) });
+}
+
+#[test]
 fn invalid_trace_context_ids() {
     let e = err(&with("trace_id", serde_json::json!("abc")));
     assert_eq!((e.field(), e.reason.code()), (Some("trace_id"), "invalid_id"));
