@@ -43,12 +43,21 @@ pub struct Raw<'a> {
 
 impl<'a> Raw<'a> {
     /// The content of a string literal; borrowed unless it holds escapes.
+    ///
+    /// Inlined: every key and string value of an event passes here (2% of a
+    /// Kafka ingester's CPU time as a call, `perf`); unescaping is rare.
+    #[inline]
     pub fn unquoted(&self) -> Cow<'a, str> {
         if !self.escaped {
             return Cow::Borrowed(&self.text[1..self.text.len() - 1]);
         }
+        Cow::Owned(self.unescaped())
+    }
+
+    #[cold]
+    fn unescaped(&self) -> String {
         // The literal was validated by the scanner, so this cannot fail.
-        Cow::Owned(serde_json::from_str::<String>(self.text).unwrap_or_default())
+        serde_json::from_str::<String>(self.text).unwrap_or_default()
     }
 }
 
