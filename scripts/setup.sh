@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests and benchmarks need on a fresh Debian machine:
-# system packages (promtool, amtool, psql and a PostgreSQL server, curl, OpenSSL
+# system packages (Prometheus and promtool, amtool, psql and a PostgreSQL server, curl, OpenSSL
 # headers for librdkafka),
 # Python peers (confluent-kafka, the OpenTelemetry SDK, DuckDB, psycopg) and the tansu
 # Kafka broker. Idempotent: each part is skipped when already present.
@@ -12,7 +12,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # --- Debian packages -------------------------------------------------------
 need_apt=()
-command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# promtool, and the Prometheus server that PromQL answers are checked against.
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 # A throwaway PostgreSQL cluster (pg_virtualenv) answers the same SQL as the PostgreSQL endpoint.

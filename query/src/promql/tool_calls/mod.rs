@@ -13,9 +13,10 @@
 //!   started each minute, by chain depth (from the raw table).
 //!
 //! Counters are sampled at every minute boundary, as if scraped once a minute:
-//! the sample at `T` counts the calls that started before `T`. A series starts
-//! at the first minute it has calls in the range read, and goes stale an hour
-//! after its last call. Queries read `rollups_1m` when they need only server,
+//! the sample at `T` counts the calls that started before `T`. A series is
+//! sampled from its first call until an hour after its last, however far back
+//! a query reads; its value counts the calls since the start of the range read
+//! (read it through `rate`, `increase` and the like). Queries read `rollups_1m` when they need only server,
 //! tool, outcome and server_version; `rollups_agents_1m` for server, agent,
 //! tenant and outcome; the raw `tool_calls` table otherwise.
 

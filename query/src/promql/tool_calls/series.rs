@@ -13,7 +13,7 @@ use toolpulse_schemas::hdr::decode;
 use toolpulse_schemas::timestamp::format_rfc3339;
 use toolpulse_schemas::rollup_schema::{LATENCY_BUCKETS_SECONDS, bucket_column};
 
-use super::sql::{Source, Want, distinct, grouped};
+use super::sql::{Source, Want, distinct, grouped, last_calls};
 use super::{BUCKET, LABELS, QUANTILES, SUM, TOOL_QUANTILE};
 use crate::promql::PromError;
 use crate::promql::format::sample_value;
@@ -103,6 +103,7 @@ pub async fn counters(ctx: &SessionContext, sel: &Selection, now: i64) -> Result
     let source = Source::for_labels(&needed, buckets);
     let df = grouped(ctx, source, from, to, &pushed, &keep, want).await?;
     let batches = vanished::collect(&df).await?;
+    let alive = alive_at(ctx, source, from, &pushed, &keep).await?;
 
     // Per series (kept labels): per minute, the increments of each output series.
     let outputs = if buckets { LATENCY_BUCKETS_SECONDS.len() + 1 } else { 1 };
@@ -130,12 +131,20 @@ pub async fn counters(ctx: &SessionContext, sel: &Selection, now: i64) -> Result
             }
         }
     }
+    for (key, (labels, _)) in &alive {
+        per.entry(key.clone()).or_insert_with(|| (labels.clone(), BTreeMap::new()));
+    }
     let mut out = Vec::new();
-    for (_, (labels, minutes)) in per {
+    for (key, (labels, minutes)) in per {
         let mut samples: Vec<Vec<(i64, f64)>> = vec![Vec::new(); outputs];
         let mut acc = vec![0.0; outputs];
-        let Some(&first) = minutes.keys().next() else { continue };
-        let mut last_active = first;
+        // A series alive before the range is sampled from its start on, at
+        // the count of the calls since (its calls before are not read).
+        let (first, mut last_active) = match (alive.get(&key), minutes.keys().next()) {
+            (Some((_, last)), _) => (from, *last),
+            (None, Some(&first)) => (first, first),
+            (None, None) => continue,
+        };
         for m in first..to {
             if let Some(inc) = minutes.get(&m) {
                 last_active = m;
@@ -166,6 +175,29 @@ pub async fn counters(ctx: &SessionContext, sel: &Selection, now: i64) -> Result
     Ok(out)
 }
 
+/// The series (by key) that had calls in the [`STALE_AFTER_MINUTES`] before
+/// minute `from`, so are still sampled at its start, with their labels and the
+/// minute of their last call. Reading them makes a series' presence the same
+/// however far back a query reads (an instant query reads a few minutes).
+async fn alive_at(
+    ctx: &SessionContext,
+    source: Source,
+    from: i64,
+    pushed: &[&Matcher],
+    keep: &[&str],
+) -> Result<HashMap<String, (Labels, i64)>, PromError> {
+    let df = last_calls(ctx, source, from - STALE_AFTER_MINUTES, from, pushed, keep).await?;
+    let mut alive = HashMap::new();
+    for b in &vanished::collect(&df).await? {
+        let last = b.column_by_name("last").ok_or_else(|| PromError::internal("no last column"))?.as_primitive::<TimestampNanosecondType>();
+        for i in 0..b.num_rows() {
+            let labels = labels_at(b, keep, i);
+            alive.insert(key_of(&labels), (labels, last.value(i).div_euclid(MINUTE * 1_000_000)));
+        }
+    }
+    Ok(alive)
+}
+
 /// The label sets of a selection, without building samples.
 pub async fn label_sets(ctx: &SessionContext, sel: &Selection) -> Result<Vec<Labels>, PromError> {
     let quantile_metric = sel.name == TOOL_QUANTILE || sel.name == super::SERVER_QUANTILE;
@@ -182,7 +214,9 @@ pub async fn label_sets(ctx: &SessionContext, sel: &Selection) -> Result<Vec<Lab
     }
     let needed: BTreeSet<String> = keep.iter().map(|s| s.to_string()).collect();
     let source = if quantile_metric { Source::Rollups } else { Source::for_labels(&needed, sel.name == BUCKET) };
-    let df = distinct(ctx, source, sel.start, sel.end, &pushed, &keep).await?;
+    // A counter is sampled for an hour after its last call.
+    let start = if quantile_metric { sel.start } else { sel.start - STALE_AFTER_MINUTES * MINUTE };
+    let df = distinct(ctx, source, start, sel.end, &pushed, &keep).await?;
     let batches = vanished::collect(&df).await?;
     let extra: Vec<(&str, String)> = if sel.name == BUCKET {
         LATENCY_BUCKETS_SECONDS.iter().map(|b| ("le", sample_value(*b))).chain([("le", "+Inf".to_owned())]).collect()

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use datafusion::execution::FunctionRegistry;
-use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::functions_aggregate::expr_fn::{count, max, sum};
 use datafusion::logical_expr::{Expr, Operator, binary_expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::scalar::ScalarValue;
@@ -68,6 +68,35 @@ fn predicate(m: &Matcher) -> Expr {
 }
 
 /// Rows of `source` for minutes `[from_minute, to_minute)` passing `matchers`
+/// (those on labels the table has).
+async fn rows(ctx: &SessionContext, source: Source, from_minute: i64, to_minute: i64, matchers: &[&Matcher]) -> Result<DataFrame, PromError> {
+    let tc = source.time_column();
+    let mut df = ctx
+        .table(source.table())
+        .await?
+        .filter(col(tc).gt_eq(ts(from_minute * 60_000)).and(col(tc).lt(ts(to_minute * 60_000))))?;
+    for m in matchers {
+        df = df.filter(predicate(m))?;
+    }
+    Ok(df)
+}
+
+/// The distinct values of `keep` among the rows of [`rows`], each with the
+/// time of its last call (`last`, within the minute of that call).
+pub async fn last_calls(
+    ctx: &SessionContext,
+    source: Source,
+    from_minute: i64,
+    to_minute: i64,
+    matchers: &[&Matcher],
+    keep: &[&str],
+) -> Result<DataFrame, PromError> {
+    let df = rows(ctx, source, from_minute, to_minute, matchers).await?;
+    let group: Vec<Expr> = keep.iter().map(|l| col(column(l)).alias(*l)).collect();
+    Ok(df.aggregate(group, vec![max(col(source.time_column())).alias("last")])?)
+}
+
+/// Rows of `source` for minutes `[from_minute, to_minute)` passing `matchers`
 /// (those on labels the table has), grouped by minute and `keep` columns.
 pub async fn grouped(
     ctx: &SessionContext,
@@ -78,14 +107,7 @@ pub async fn grouped(
     keep: &[&str],
     want: Want,
 ) -> Result<DataFrame, PromError> {
-    let tc = source.time_column();
-    let mut df = ctx
-        .table(source.table())
-        .await?
-        .filter(col(tc).gt_eq(ts(from_minute * 60_000)).and(col(tc).lt(ts(to_minute * 60_000))))?;
-    for m in matchers {
-        df = df.filter(predicate(m))?;
-    }
+    let df = rows(ctx, source, from_minute, to_minute, matchers).await?;
     let minute = if source == Source::Raw {
         datafusion::functions::datetime::expr_fn::date_trunc(lit("minute"), col("timestamp"))
     } else {
