@@ -476,3 +476,47 @@ async fn unsupported_promql_and_missing_token() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
     }
 }
+
+/// One call, 70 minutes ago, of a tool called nowhere else: its series starts
+/// at 0 at the start of the call's minute, so `increase` counts that call; it
+/// stays, flat, for an hour, also for a query whose window holds no call; then
+/// it is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_call_is_counted_and_its_series_stays_an_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(common::server_config(dir.path(), TOKEN)).await.unwrap();
+    let minute = chrono::Utc::now().timestamp_millis() / MINUTE_MS - 70;
+    let at_ns = (minute * MINUTE_MS + 20_000) * 1_000_000;
+    let mut event = Generator::new(GenSpec { seed: 3, start_ns: at_ns, ..GenSpec::default() }).next().unwrap();
+    event.tool = "rarely_called".into();
+    event.timestamp_ns = at_ns;
+    let url = format!("http://{}", server.addr);
+    let r = reqwest::Client::new().post(format!("{url}/v1/events")).bearer_auth(TOKEN).json(&event).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+
+    let query = |q: &str, minutes_after: i64| {
+        let time = ((minute + minutes_after) * MINUTE_MS / 1000 + 7).to_string();
+        let request = reqwest::Client::new().get(format!("{url}/api/v1/query")).query(&[("query", q), ("time", &time)]).bearer_auth(TOKEN);
+        async move {
+            let v: Value = request.send().await.unwrap().json().await.unwrap();
+            assert_eq!(v["status"], "success", "{v}");
+            v["data"]["result"].as_array().unwrap().clone()
+        }
+    };
+    let selector = r#"toolpulse_tool_calls_total{tool="rarely_called"}"#;
+    // Three minutes after: sampled at 0 at the start of the call's minute, then at 1.
+    let raw = query(&format!("{selector}[5m]"), 3).await;
+    let samples: Vec<(i64, &str)> = raw[0]["values"].as_array().unwrap().iter().map(|p| (p[0].as_i64().unwrap(), p[1].as_str().unwrap())).collect();
+    let t = |m: i64| (minute + m) * MINUTE_MS / 1000;
+    assert_eq!(samples, [(t(0), "0"), (t(1), "1"), (t(2), "1"), (t(3), "1")]);
+    // Prometheus's extrapolation: not before the zero point, 7 s past the last sample.
+    let increase = query(&format!("increase({selector}[5m])"), 3).await;
+    let value: f64 = increase[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(close(value, 187.0 / 180.0), "{value}");
+    // Forty-five minutes after: no call in the window, but the series is there, at 0.
+    let quiet = query(&format!("sum(rate({selector}[5m]))"), 45).await;
+    assert_eq!(quiet.len(), 1, "{quiet:?}");
+    assert_eq!(quiet[0]["value"][1], "0");
+    // An hour and seven minutes after: gone.
+    assert!(query(&format!("sum(rate({selector}[5m]))"), 67).await.is_empty());
+}

@@ -10,10 +10,10 @@
 //! - windows starting on a sample: Prometheus 2.x windows include their start,
 //!   3.x windows (and toolpulse's) do not. Samples sit on minute boundaries, so
 //!   every evaluation time is 7 s past one;
-//! - windows holding a series' first samples, where toolpulse (summing series
-//!   under `sum by` before `rate`) counts a new series' first calls and
-//!   Prometheus does not: the fleet is small and busy, and the queries start
-//!   well after the last series to appear has appeared;
+//! - windows holding a series' first samples: toolpulse sums series under
+//!   `sum by` before `rate` and extrapolates the sum, Prometheus extrapolates
+//!   each series, a new one not back past its start. The fleet is small and
+//!   busy, and the queries start well after the last series has appeared;
 //! - a histogram bucket that counts its first call inside a window (a slow
 //!   tool's fastest bucket): Prometheus extrapolates that series no further
 //!   back than its zero point, toolpulse extrapolates the sum. That moves a
@@ -72,6 +72,16 @@ const QUERIES: &[&str] = &[
     "sort_desc(sum by (server) (rate(toolpulse_tool_calls_total[5m] offset 10m)))",
     r#"label_replace(sum by (server) (rate(toolpulse_tool_calls_total[5m])), "initial", "$1", "server", "(.).*")"#,
     r#"absent(toolpulse_tool_calls_total{server="nope"})"#,
+];
+
+/// Queries of single series, which agree also over windows holding a series'
+/// start (a new series is sampled at 0 first, and neither extrapolates back
+/// past that).
+const PER_SERIES_QUERIES: &[&str] = &[
+    "increase(toolpulse_tool_calls_total[10m])",
+    r#"rate(toolpulse_tool_call_duration_seconds_count{server="github"}[5m])"#,
+    r#"rate(toolpulse_tool_call_duration_seconds_bucket{le="0.5"}[5m])"#,
+    "changes(toolpulse_tool_calls_total[10m])",
 ];
 
 /// A Prometheus server over a TSDB of given samples, killed when dropped.
@@ -147,10 +157,11 @@ async fn api(base: &str, path: &str, params: &[(&str, String)]) -> Value {
     r.json().await.unwrap()
 }
 
-/// The samples of every counter series toolpulse serves, as OpenMetrics text,
-/// and the time (s) of the first sample of the series that appeared last.
-async fn served_samples(base: &str, at_s: i64) -> (String, i64) {
-    let (mut text, mut last_to_appear) = (String::new(), 0);
+/// The samples of every counter series toolpulse serves, as OpenMetrics text;
+/// the time (s) of the first sample; of the first sample of the series that
+/// appeared last.
+async fn served_samples(base: &str, at_s: i64) -> (String, i64, i64) {
+    let (mut text, mut first, mut last_to_appear) = (String::new(), i64::MAX, 0);
     for family in FAMILIES {
         let v = api(base, "/api/v1/query", &[("query", format!("{family}[3h]")), ("time", at_s.to_string())]).await;
         assert_eq!(v["status"], "success", "{v}");
@@ -163,13 +174,14 @@ async fn served_samples(base: &str, at_s: i64) -> (String, i64) {
                 .map(|(k, v)| format!("{k}={}", serde_json::to_string(v).unwrap()))
                 .collect();
             let values = series["values"].as_array().unwrap();
+            first = first.min(values[0][0].as_i64().unwrap());
             last_to_appear = last_to_appear.max(values[0][0].as_i64().unwrap());
             for point in values {
                 let _ = writeln!(text, "{family}{{{}}} {} {}", labels.join(","), point[1].as_str().unwrap(), point[0]);
             }
         }
     }
-    (text + "# EOF\n", last_to_appear)
+    (text + "# EOF\n", first, last_to_appear)
 }
 
 /// An answer as {series labels → [(time, value)]}, or its error type.
@@ -220,7 +232,7 @@ async fn promql_answers_match_prometheus_over_the_same_samples() {
     let server = seeded(dir.path()).await;
     let ours = format!("http://{}", server.addr);
     let at_s = chrono::Utc::now().timestamp() / MINUTE_S * MINUTE_S;
-    let (samples, last_to_appear) = served_samples(&ours, at_s).await;
+    let (samples, first, last_to_appear) = served_samples(&ours, at_s).await;
     assert!(samples.lines().count() > 10_000, "the counters have samples: {}", samples.lines().count());
     // The hour of calls started 100 minutes before `at_s`.
     assert!(last_to_appear < at_s - 70 * MINUTE_S, "every series appears in the first half hour ({last_to_appear}, {at_s})");
@@ -234,8 +246,20 @@ async fn promql_answers_match_prometheus_over_the_same_samples() {
     let end = at_s - MINUTE_S + 7;
     let instants = [from, from + 11 * MINUTE_S, end - 30 * MINUTE_S, end];
     let ranges = [(from, end, 60), (end - 50 * MINUTE_S, end - 30 * MINUTE_S, 15), (from, end, 300)];
+    let mut differences = compare(&ours, &prometheus.url, QUERIES, &instants, &ranges).await;
+    // Single series from their first minutes on.
+    let start = first + 7;
+    let instants = [start + MINUTE_S, start + 3 * MINUTE_S, start + 10 * MINUTE_S, from, end];
+    let ranges = [(start, end, 60), (start, start + 20 * MINUTE_S, 15)];
+    differences.extend(compare(&ours, &prometheus.url, PER_SERIES_QUERIES, &instants, &ranges).await);
+    assert!(differences.is_empty(), "{} answers differ from Prometheus:\n{}", differences.len(), differences.join("\n"));
+}
+
+/// Asks both servers each query at each instant and over each range (start,
+/// end, step in s); returns the answers that differ, a line each.
+async fn compare(ours: &str, prometheus: &str, queries: &[&str], instants: &[i64], ranges: &[(i64, i64, i64)]) -> Vec<String> {
     let mut differences = Vec::new();
-    for query in QUERIES {
+    for query in queries {
         let mut asks: Vec<(&str, Vec<(&str, String)>)> = Vec::new();
         for t in instants {
             asks.push(("/api/v1/query", vec![("query", query.to_string()), ("time", t.to_string())]));
@@ -247,7 +271,7 @@ async fn promql_answers_match_prometheus_over_the_same_samples() {
         // Whether Prometheus gave any series: a comparison of empty answers only proves little.
         let mut answered = false;
         for (path, params) in asks {
-            let (a, b) = (api(&ours, path, &params).await, api(&prometheus.url, path, &params).await);
+            let (a, b) = (api(ours, path, &params).await, api(prometheus, path, &params).await);
             assert_eq!(b["status"], "success", "Prometheus answers {query} {params:?}");
             answered |= points(&b).is_ok_and(|p| !p.is_empty());
             let tolerance = if query.contains("_bucket") { BUCKET_TOLERANCE } else { 1e-9 };
@@ -257,5 +281,5 @@ async fn promql_answers_match_prometheus_over_the_same_samples() {
         }
         assert!(answered, "Prometheus has series for {query}");
     }
-    assert!(differences.is_empty(), "{} answers differ from Prometheus:\n{}", differences.len(), differences.join("\n"));
+    differences
 }

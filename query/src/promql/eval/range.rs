@@ -17,11 +17,9 @@ pub fn window(samples: &[(i64, f64)], end: i64, range: i64) -> Window<'_> {
 
 /// Prometheus's extrapolated rate: the change over the window, corrected for
 /// counter resets, extrapolated to the window's edges when samples come close
-/// to them (within 1.1 average intervals), else by half an interval.
-///
-/// Counters here are cumulative counts of stored calls and have been running
-/// as far as the query can tell, so the zero-point limit Prometheus applies to
-/// counters that start inside the window does not apply.
+/// to them (within 1.1 average intervals), else by half an interval; and for a
+/// counter, not back past the point where it would have been zero (a series
+/// starting inside the window starts at 0, and is not extrapolated back).
 pub fn extrapolated_rate(w: Window<'_>, range_start: i64, range_end: i64, counter: bool, rate: bool) -> Option<f64> {
     if w.len() < 2 {
         return None;
@@ -42,6 +40,9 @@ pub fn extrapolated_rate(w: Window<'_>, range_start: i64, range_end: i64, counte
     let mut to_end = (range_end - last_t) as f64 / 1000.0;
     if to_start >= threshold {
         to_start = avg / 2.0;
+    }
+    if counter && result > 0.0 && w[0].1 >= 0.0 {
+        to_start = to_start.min(sampled * (w[0].1 / result));
     }
     if to_end >= threshold {
         to_end = avg / 2.0;
@@ -206,6 +207,14 @@ mod tests {
         let r = [(0, 10.0), (60_000, 20.0), (120_000, 5.0)];
         assert_eq!(extrapolated_rate(&r, 0, 120_000, true, false), Some(15.0));
         assert_eq!(instant_delta(&r, true), Some(5.0 / 60.0));
+        // A counter starting at 0 inside the window is not extrapolated back
+        // past its start (it would be by 60 s); 7 s past the last sample, it is.
+        let started = [(60_000, 0.0), (120_000, 3.0)];
+        let inc = extrapolated_rate(&started, 0, 127_000, true, false).unwrap();
+        assert!((inc - 3.0 * 67.0 / 60.0).abs() < 1e-12, "{inc}");
+        // A gauge's delta is.
+        let delta = extrapolated_rate(&started, 0, 127_000, false, false).unwrap();
+        assert!((delta - 3.0 * 127.0 / 60.0).abs() < 1e-12, "{delta}");
     }
 
     #[test]

@@ -14,10 +14,11 @@
 //!
 //! Counters are sampled at every minute boundary, as if scraped once a minute:
 //! the sample at `T` counts the calls that started before `T`. A series is
-//! sampled from its first call until an hour after its last, however far back
-//! a query reads; its value counts the calls since the start of the range read
-//! (read it through `rate`, `increase` and the like). Queries read `rollups_1m` when they need only server,
-//! tool, outcome and server_version; `rollups_agents_1m` for server, agent,
+//! sampled from the start of the minute of its first call (at 0) until an hour
+//! after its last, however far back a query reads; its value counts the calls
+//! since an hour before the range read (read it through `rate`, `increase` and
+//! the like). Queries read `rollups_1m` when they need only server, tool,
+//! outcome and server_version; `rollups_agents_1m` for server, agent,
 //! tenant and outcome; the raw `tool_calls` table otherwise.
 
 mod series;

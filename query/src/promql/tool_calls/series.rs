@@ -13,7 +13,7 @@ use toolpulse_schemas::hdr::decode;
 use toolpulse_schemas::timestamp::format_rfc3339;
 use toolpulse_schemas::rollup_schema::{LATENCY_BUCKETS_SECONDS, bucket_column};
 
-use super::sql::{Source, Want, distinct, grouped, last_calls};
+use super::sql::{Source, Want, distinct, grouped};
 use super::{BUCKET, LABELS, QUANTILES, SUM, TOOL_QUANTILE};
 use crate::promql::PromError;
 use crate::promql::format::sample_value;
@@ -101,9 +101,14 @@ pub async fn counters(ctx: &SessionContext, sel: &Selection, now: i64) -> Result
         _ => Want::Calls,
     };
     let source = Source::for_labels(&needed, buckets);
-    let df = grouped(ctx, source, from, to, &pushed, &keep, want).await?;
+    // The hour before the range too: which series are still sampled at its
+    // start, and their counts so far. A series' presence and values then do
+    // not depend on how far back a query reads (an instant query reads a few
+    // minutes), and a counter that is there already is not taken for one
+    // starting from zero. And the minute after: a series starting then is
+    // sampled (at 0) at its start, the range's last sample time.
+    let df = grouped(ctx, source, from - STALE_AFTER_MINUTES, to + 1, &pushed, &keep, want).await?;
     let batches = vanished::collect(&df).await?;
-    let alive = alive_at(ctx, source, from, &pushed, &keep).await?;
 
     // Per series (kept labels): per minute, the increments of each output series.
     let outputs = if buckets { LATENCY_BUCKETS_SECONDS.len() + 1 } else { 1 };
@@ -131,33 +136,46 @@ pub async fn counters(ctx: &SessionContext, sel: &Selection, now: i64) -> Result
             }
         }
     }
-    for (key, (labels, _)) in &alive {
-        per.entry(key.clone()).or_insert_with(|| (labels.clone(), BTreeMap::new()));
-    }
     let mut out = Vec::new();
-    for (key, (labels, minutes)) in per {
+    for (_, (labels, minutes)) in per {
         let mut samples: Vec<Vec<(i64, f64)>> = vec![Vec::new(); outputs];
         let mut acc = vec![0.0; outputs];
-        // A series alive before the range is sampled from its start on, at
-        // the count of the calls since (its calls before are not read).
-        let (first, mut last_active) = match (alive.get(&key), minutes.keys().next()) {
-            (Some((_, last)), _) => (from, *last),
-            (None, Some(&first)) => (first, first),
-            (None, None) => continue,
-        };
-        for m in first..to {
-            if let Some(inc) = minutes.get(&m) {
+        let Some(&first) = minutes.keys().next() else { continue };
+        let mut last_active = first;
+        // Whether the series was sampled at the start of minute `m`.
+        let mut sampled = false;
+        for m in first..=to {
+            let calls = minutes.get(&m);
+            if calls.is_none() && m - last_active > STALE_AFTER_MINUTES {
+                sampled = false;
+                continue;
+            }
+            // A series (re)starting is first sampled at the start of its
+            // minute, before its calls (0 for a new one), as a counter set up
+            // before its first increment: `rate` and `increase` then count a
+            // new series' first calls. Samples start with the range's.
+            if !sampled && m > from {
+                for (s, a) in samples.iter_mut().zip(&acc) {
+                    s.push((m * MINUTE, *a));
+                }
+            }
+            if let Some(inc) = calls {
                 last_active = m;
                 for (a, x) in acc.iter_mut().zip(inc) {
                     *a += x;
                 }
-            } else if m - last_active > STALE_AFTER_MINUTES {
+            }
+            sampled = true;
+            if m < from || m == to {
                 continue;
             }
             let t = (m + 1) * MINUTE;
             for (s, a) in samples.iter_mut().zip(&acc) {
                 s.push((t, *a));
             }
+        }
+        if samples[0].is_empty() {
+            continue;
         }
         for (k, s) in samples.into_iter().enumerate() {
             let mut l = labels.clone();
@@ -173,29 +191,6 @@ pub async fn counters(ctx: &SessionContext, sel: &Selection, now: i64) -> Result
     }
     out.sort_by_key(|a| key_of(&a.labels));
     Ok(out)
-}
-
-/// The series (by key) that had calls in the [`STALE_AFTER_MINUTES`] before
-/// minute `from`, so are still sampled at its start, with their labels and the
-/// minute of their last call. Reading them makes a series' presence the same
-/// however far back a query reads (an instant query reads a few minutes).
-async fn alive_at(
-    ctx: &SessionContext,
-    source: Source,
-    from: i64,
-    pushed: &[&Matcher],
-    keep: &[&str],
-) -> Result<HashMap<String, (Labels, i64)>, PromError> {
-    let df = last_calls(ctx, source, from - STALE_AFTER_MINUTES, from, pushed, keep).await?;
-    let mut alive = HashMap::new();
-    for b in &vanished::collect(&df).await? {
-        let last = b.column_by_name("last").ok_or_else(|| PromError::internal("no last column"))?.as_primitive::<TimestampNanosecondType>();
-        for i in 0..b.num_rows() {
-            let labels = labels_at(b, keep, i);
-            alive.insert(key_of(&labels), (labels, last.value(i).div_euclid(MINUTE * 1_000_000)));
-        }
-    }
-    Ok(alive)
 }
 
 /// The label sets of a selection, without building samples.

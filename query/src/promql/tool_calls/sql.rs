@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use datafusion::execution::FunctionRegistry;
-use datafusion::functions_aggregate::expr_fn::{count, max, sum};
+use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{Expr, Operator, binary_expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::scalar::ScalarValue;
@@ -79,21 +79,6 @@ async fn rows(ctx: &SessionContext, source: Source, from_minute: i64, to_minute:
         df = df.filter(predicate(m))?;
     }
     Ok(df)
-}
-
-/// The distinct values of `keep` among the rows of [`rows`], each with the
-/// time of its last call (`last`, within the minute of that call).
-pub async fn last_calls(
-    ctx: &SessionContext,
-    source: Source,
-    from_minute: i64,
-    to_minute: i64,
-    matchers: &[&Matcher],
-    keep: &[&str],
-) -> Result<DataFrame, PromError> {
-    let df = rows(ctx, source, from_minute, to_minute, matchers).await?;
-    let group: Vec<Expr> = keep.iter().map(|l| col(column(l)).alias(*l)).collect();
-    Ok(df.aggregate(group, vec![max(col(source.time_column())).alias("last")])?)
 }
 
 /// Rows of `source` for minutes `[from_minute, to_minute)` passing `matchers`
