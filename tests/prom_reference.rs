@@ -1,8 +1,9 @@
 //! PromQL answers checked against Prometheus itself (the `prometheus` server of
 //! Debian's package, installed by `scripts/setup.sh`). The samples toolpulse
-//! serves for its counters are read back through its own API, loaded into a
-//! Prometheus TSDB with `promtool tsdb create-blocks-from openmetrics`, and each
-//! query, instant and range, must give the same series and values on both.
+//! serves for its counters and quantile gauges are read back through its own
+//! API, loaded into a Prometheus TSDB with `promtool tsdb create-blocks-from
+//! openmetrics`, and each query, instant and range, must give the same series
+//! and values on both.
 //!
 //! The test stays away from where the two are meant to differ:
 //! - raw counter values, which in toolpulse count the calls since the start of
@@ -37,12 +38,16 @@ const MINUTE_S: i64 = 60;
 /// Relative difference allowed in answers over histogram buckets (see above).
 const BUCKET_TOLERANCE: f64 = 1e-3;
 
-/// The counter families, whose raw samples are copied to Prometheus.
-const FAMILIES: [&str; 4] = [
+/// The tool-call metrics, whose raw samples are copied to Prometheus: the
+/// counters, and the precise quantile gauges.
+const FAMILIES: [&str; 7] = [
     "toolpulse_tool_calls_total",
     "toolpulse_tool_call_duration_seconds_bucket",
     "toolpulse_tool_call_duration_seconds_sum",
     "toolpulse_tool_call_duration_seconds_count",
+    "toolpulse_tool_call_duration_quantile_seconds",
+    "toolpulse_server_call_duration_quantile_seconds",
+    "toolpulse_tool_chain_duration_quantile_seconds",
 ];
 
 /// What dashboards, alerts and people ask of counters and histograms.
@@ -72,6 +77,10 @@ const QUERIES: &[&str] = &[
     "sort_desc(sum by (server) (rate(toolpulse_tool_calls_total[5m] offset 10m)))",
     r#"label_replace(sum by (server) (rate(toolpulse_tool_calls_total[5m])), "initial", "$1", "server", "(.).*")"#,
     r#"absent(toolpulse_tool_calls_total{server="nope"})"#,
+    r#"toolpulse_server_call_duration_quantile_seconds{quantile="0.99"}"#,
+    r#"max by (server) (max_over_time(toolpulse_tool_call_duration_quantile_seconds{quantile="0.99"}[10m]))"#,
+    r#"quantile_over_time(0.9, toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m])"#,
+    r#"count by (depth) (last_over_time(toolpulse_tool_chain_duration_quantile_seconds[15m]))"#,
 ];
 
 /// Queries of single series, which agree also over windows holding a series'
@@ -157,9 +166,9 @@ async fn api(base: &str, path: &str, params: &[(&str, String)]) -> Value {
     r.json().await.unwrap()
 }
 
-/// The samples of every counter series toolpulse serves, as OpenMetrics text;
-/// the time (s) of the first sample; of the first sample of the series that
-/// appeared last.
+/// The samples of every series of [`FAMILIES`] toolpulse serves, as
+/// OpenMetrics text; the time (s) of the first counter sample; of the first
+/// sample of the counter series that appeared last.
 async fn served_samples(base: &str, at_s: i64) -> (String, i64, i64) {
     let (mut text, mut first, mut last_to_appear) = (String::new(), i64::MAX, 0);
     for family in FAMILIES {
@@ -174,8 +183,11 @@ async fn served_samples(base: &str, at_s: i64) -> (String, i64, i64) {
                 .map(|(k, v)| format!("{k}={}", serde_json::to_string(v).unwrap()))
                 .collect();
             let values = series["values"].as_array().unwrap();
-            first = first.min(values[0][0].as_i64().unwrap());
-            last_to_appear = last_to_appear.max(values[0][0].as_i64().unwrap());
+            // Gauges are per minute, with no start to extrapolate from.
+            if !family.contains("quantile") {
+                first = first.min(values[0][0].as_i64().unwrap());
+                last_to_appear = last_to_appear.max(values[0][0].as_i64().unwrap());
+            }
             for point in values {
                 let _ = writeln!(text, "{family}{{{}}} {} {}", labels.join(","), point[1].as_str().unwrap(), point[0]);
             }
@@ -233,7 +245,7 @@ async fn promql_answers_match_prometheus_over_the_same_samples() {
     let ours = format!("http://{}", server.addr);
     let at_s = chrono::Utc::now().timestamp() / MINUTE_S * MINUTE_S;
     let (samples, first, last_to_appear) = served_samples(&ours, at_s).await;
-    assert!(samples.lines().count() > 10_000, "the counters have samples: {}", samples.lines().count());
+    assert!(samples.lines().count() > 10_000, "the metrics have samples: {}", samples.lines().count());
     // The hour of calls started 100 minutes before `at_s`.
     assert!(last_to_appear < at_s - 70 * MINUTE_S, "every series appears in the first half hour ({last_to_appear}, {at_s})");
     let prometheus = tokio::task::spawn_blocking(move || Prometheus::start(&samples)).await.unwrap();
