@@ -1,9 +1,9 @@
 //! PromQL answers checked against Prometheus itself (the `prometheus` server of
 //! Debian's package, installed by `scripts/setup.sh`). The samples toolpulse
-//! serves for its counters and quantile gauges are read back through its own
-//! API, loaded into a Prometheus TSDB with `promtool tsdb create-blocks-from
-//! openmetrics`, and each query, instant and range, must give the same series
-//! and values on both.
+//! serves for its counters, quantile gauges and SLO gauges are read back
+//! through its own API, loaded into a Prometheus TSDB with `promtool tsdb
+//! create-blocks-from openmetrics`, and each query, instant and range, must
+//! give the same series and values on both.
 //!
 //! The test stays away from where the two are meant to differ:
 //! - raw counter values, which in toolpulse count the calls since the start of
@@ -38,9 +38,10 @@ const MINUTE_S: i64 = 60;
 /// Relative difference allowed in answers over histogram buckets (see above).
 const BUCKET_TOLERANCE: f64 = 1e-3;
 
-/// The tool-call metrics, whose raw samples are copied to Prometheus: the
-/// counters, and the precise quantile gauges.
-const FAMILIES: [&str; 7] = [
+/// The metrics whose raw samples are copied to Prometheus: the first
+/// [`COUNTERS`] are the tool-call counters, then the precise quantile gauges
+/// and the SLO gauges (of `slo/specs`).
+const FAMILIES: [&str; 10] = [
     "toolpulse_tool_calls_total",
     "toolpulse_tool_call_duration_seconds_bucket",
     "toolpulse_tool_call_duration_seconds_sum",
@@ -48,7 +49,11 @@ const FAMILIES: [&str; 7] = [
     "toolpulse_tool_call_duration_quantile_seconds",
     "toolpulse_server_call_duration_quantile_seconds",
     "toolpulse_tool_chain_duration_quantile_seconds",
+    "toolpulse_slo_burn_rate",
+    "toolpulse_slo_sli",
+    "toolpulse_slo_error_budget_remaining",
 ];
+const COUNTERS: usize = 4;
 
 /// What dashboards, alerts and people ask of counters and histograms.
 const QUERIES: &[&str] = &[
@@ -81,6 +86,9 @@ const QUERIES: &[&str] = &[
     r#"max by (server) (max_over_time(toolpulse_tool_call_duration_quantile_seconds{quantile="0.99"}[10m]))"#,
     r#"quantile_over_time(0.9, toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m])"#,
     r#"count by (depth) (last_over_time(toolpulse_tool_chain_duration_quantile_seconds[15m]))"#,
+    "max by (slo) (toolpulse_slo_burn_rate)",
+    r#"avg_over_time(toolpulse_slo_sli{window="1h"}[15m])"#,
+    "min_over_time(toolpulse_slo_error_budget_remaining[30m])",
 ];
 
 /// Queries of single series, which agree also over windows holding a series'
@@ -135,7 +143,9 @@ impl Prometheus {
 /// A small, busy fleet (2 servers × 2 tools, one agent) for an hour, ending
 /// 40 minutes ago, ingested over HTTP.
 async fn seeded(dir: &std::path::Path) -> RunningServer {
-    let server = Server::start(common::server_config(dir, TOKEN)).await.unwrap();
+    let mut cfg = common::server_config(dir, TOKEN);
+    cfg.slo.dir = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("slo/specs"));
+    let server = Server::start(cfg).await.unwrap();
     let now_s = chrono::Utc::now().timestamp();
     let rate = 30;
     let spec = GenSpec {
@@ -158,6 +168,8 @@ async fn seeded(dir: &std::path::Path) -> RunningServer {
         let r = reqwest::Client::new().post(format!("http://{}/v1/events", server.addr)).bearer_auth(TOKEN).body(body).send().await.unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     }
+    // The SLO engine reads the counts of the new events.
+    server.slo.evaluate_now().await.unwrap();
     server
 }
 
@@ -171,7 +183,7 @@ async fn api(base: &str, path: &str, params: &[(&str, String)]) -> Value {
 /// sample of the counter series that appeared last.
 async fn served_samples(base: &str, at_s: i64) -> (String, i64, i64) {
     let (mut text, mut first, mut last_to_appear) = (String::new(), i64::MAX, 0);
-    for family in FAMILIES {
+    for (i, family) in FAMILIES.iter().enumerate() {
         let v = api(base, "/api/v1/query", &[("query", format!("{family}[3h]")), ("time", at_s.to_string())]).await;
         assert_eq!(v["status"], "success", "{v}");
         for series in v["data"]["result"].as_array().unwrap() {
@@ -183,8 +195,8 @@ async fn served_samples(base: &str, at_s: i64) -> (String, i64, i64) {
                 .map(|(k, v)| format!("{k}={}", serde_json::to_string(v).unwrap()))
                 .collect();
             let values = series["values"].as_array().unwrap();
-            // Gauges are per minute, with no start to extrapolate from.
-            if !family.contains("quantile") {
+            // Gauges have no start to extrapolate from.
+            if i < COUNTERS {
                 first = first.min(values[0][0].as_i64().unwrap());
                 last_to_appear = last_to_appear.max(values[0][0].as_i64().unwrap());
             }

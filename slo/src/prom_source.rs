@@ -10,7 +10,7 @@
 //!   condition holds, recomputed at each instant; `alertstate` is `firing`)
 //!
 //! Every series also carries the SLO's own labels. Samples are taken at every
-//! minute boundary of the range and at its end.
+//! minute boundary of the range, as if scraped once a minute.
 
 use async_trait::async_trait;
 use toolpulse_query::promql::source::{MetricMeta, MetricSource, Selection};
@@ -65,10 +65,10 @@ impl MetricSource for SloMetricsSource {
         if end < sel.start {
             return Ok(Vec::new());
         }
+        // At minute boundaries only, as if scraped once a minute (like the
+        // counters): an instant query finds the last one within its lookback,
+        // and `*_over_time` sees the same samples whatever the query's times.
         let mut times: Vec<i64> = ((sel.start + 59_999).div_euclid(60_000)..=end.div_euclid(60_000)).map(|m| m * 60_000).collect();
-        if times.last() != Some(&end) {
-            times.push(end);
-        }
         if times.len() > MAX_SAMPLES {
             times.drain(..times.len() - MAX_SAMPLES);
         }
