@@ -41,7 +41,7 @@ const BUCKET_TOLERANCE: f64 = 1e-3;
 /// The metrics whose raw samples are copied to Prometheus: the first
 /// [`COUNTERS`] are the tool-call counters, then the precise quantile gauges
 /// and the SLO gauges (of `slo/specs`).
-const FAMILIES: [&str; 10] = [
+const FAMILIES: [&str; 11] = [
     "toolpulse_tool_calls_total",
     "toolpulse_tool_call_duration_seconds_bucket",
     "toolpulse_tool_call_duration_seconds_sum",
@@ -52,6 +52,7 @@ const FAMILIES: [&str; 10] = [
     "toolpulse_slo_burn_rate",
     "toolpulse_slo_sli",
     "toolpulse_slo_error_budget_remaining",
+    "toolpulse_slo_period_sli",
 ];
 const COUNTERS: usize = 4;
 
@@ -89,6 +90,7 @@ const QUERIES: &[&str] = &[
     "max by (slo) (toolpulse_slo_burn_rate)",
     r#"avg_over_time(toolpulse_slo_sli{window="1h"}[15m])"#,
     "min_over_time(toolpulse_slo_error_budget_remaining[30m])",
+    "avg_over_time(toolpulse_slo_period_sli[15m])",
 ];
 
 /// Queries of single series, which agree also over windows holding a series'
