@@ -6,8 +6,9 @@
 //! give the same series and values on both.
 //!
 //! The test stays away from where the two are meant to differ:
-//! - raw counter values, which in toolpulse count the calls since the start of
-//!   the range a query reads: every query goes through a function of changes;
+//! - raw counter values, which in toolpulse count the calls since an hour
+//!   before the range a query reads: queries of counters go through functions
+//!   of their changes;
 //! - windows starting on a sample: Prometheus 2.x windows include their start,
 //!   3.x windows (and toolpulse's) do not. Samples sit on minute boundaries, so
 //!   every evaluation time is 7 s past one;
