@@ -11,14 +11,10 @@ use toolpulse_serve::{Config, Server};
 
 const TOKEN: &str = "am-token";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_alert_reaches_alertmanager() {
     let dir = tempfile::tempdir().unwrap();
-    let am_port = free_port();
+    let am_port = common::free_port();
     let am_url = format!("http://127.0.0.1:{am_port}");
     std::fs::write(dir.path().join("am.yml"), "route:\n  receiver: devnull\nreceivers:\n  - name: devnull\n").unwrap();
     let am = Command::new("prometheus-alertmanager")
@@ -31,10 +27,8 @@ async fn page_alert_reaches_alertmanager() {
         .spawn()
         .expect("prometheus-alertmanager is installed by scripts/setup.sh");
     let _am = common::ChildGuard(am);
-    let ready = format!("{am_url}/-/ready");
-    let up = tokio::task::spawn_blocking(move || {
-        common::wait_until(Duration::from_secs(20), || reqwest::blocking::get(&ready).is_ok_and(|r| r.status().is_success()))
-    });
+    let url = am_url.clone();
+    let up = tokio::task::spawn_blocking(move || common::wait_ready(&url, Duration::from_secs(20)));
     assert!(up.await.unwrap(), "alertmanager did not become ready");
 
     std::fs::create_dir_all(dir.path().join("slos")).unwrap();

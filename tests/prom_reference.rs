@@ -125,7 +125,7 @@ impl Prometheus {
             .expect("promtool is installed by scripts/setup.sh");
         assert!(out.status.success(), "promtool tsdb create-blocks-from: {}", String::from_utf8_lossy(&out.stderr));
         std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = common::free_port();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", tsdb.display()))
@@ -136,9 +136,7 @@ impl Prometheus {
             .expect("prometheus is installed by scripts/setup.sh");
         let url = format!("http://127.0.0.1:{port}");
         let child = common::ChildGuard(child);
-        let client = reqwest::blocking::Client::new();
-        let ready = || client.get(format!("{url}/-/ready")).send().is_ok_and(|r| r.status().is_success());
-        assert!(common::wait_until(Duration::from_secs(60), ready), "prometheus did not become ready");
+        assert!(common::wait_ready(&url, Duration::from_secs(60)), "prometheus did not become ready");
         Prometheus { url, _child: child, _dir: dir }
     }
 }

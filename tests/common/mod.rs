@@ -74,6 +74,18 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// A loopback port free at the moment, for a peer started by a test.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Whether a Prometheus-family server at `url` (Prometheus, Alertmanager)
+/// answers its `/-/ready` within `timeout`. Blocks.
+pub fn wait_ready(url: &str, timeout: Duration) -> bool {
+    let client = reqwest::blocking::Client::new();
+    wait_until(timeout, || client.get(format!("{url}/-/ready")).send().is_ok_and(|r| r.status().is_success()))
+}
+
 /// The 16-byte key of a generated (UUID) event id string.
 pub fn uuid_key(id: &str) -> [u8; 16] {
     toolpulse_schemas::EventId::parse(id).key()

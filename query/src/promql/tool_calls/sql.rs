@@ -68,20 +68,6 @@ fn predicate(m: &Matcher) -> Expr {
 }
 
 /// Rows of `source` for minutes `[from_minute, to_minute)` passing `matchers`
-/// (those on labels the table has).
-async fn rows(ctx: &SessionContext, source: Source, from_minute: i64, to_minute: i64, matchers: &[&Matcher]) -> Result<DataFrame, PromError> {
-    let tc = source.time_column();
-    let mut df = ctx
-        .table(source.table())
-        .await?
-        .filter(col(tc).gt_eq(ts(from_minute * 60_000)).and(col(tc).lt(ts(to_minute * 60_000))))?;
-    for m in matchers {
-        df = df.filter(predicate(m))?;
-    }
-    Ok(df)
-}
-
-/// Rows of `source` for minutes `[from_minute, to_minute)` passing `matchers`
 /// (those on labels the table has), grouped by minute and `keep` columns.
 pub async fn grouped(
     ctx: &SessionContext,
@@ -92,7 +78,14 @@ pub async fn grouped(
     keep: &[&str],
     want: Want,
 ) -> Result<DataFrame, PromError> {
-    let df = rows(ctx, source, from_minute, to_minute, matchers).await?;
+    let tc = source.time_column();
+    let mut df = ctx
+        .table(source.table())
+        .await?
+        .filter(col(tc).gt_eq(ts(from_minute * 60_000)).and(col(tc).lt(ts(to_minute * 60_000))))?;
+    for m in matchers {
+        df = df.filter(predicate(m))?;
+    }
     let minute = if source == Source::Raw {
         datafusion::functions::datetime::expr_fn::date_trunc(lit("minute"), col("timestamp"))
     } else {
