@@ -76,8 +76,10 @@ pub struct DecodeContext {
 #[error("body is a malformed JSON array: {0}")]
 pub struct MalformedBody(pub String);
 
-/// Decodes NDJSON or a JSON array (told apart by the first non-blank byte).
+/// Decodes NDJSON or a JSON array (told apart by the first non-blank byte,
+/// after a byte order mark if the body starts with one).
 pub fn decode_body(body: &[u8], ctx: &DecodeContext) -> Result<Decoded, MalformedBody> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => decode_array(body, ctx),
         _ => Ok(decode_ndjson_parallel(body, ctx, parallelism_for(body.len()))),
@@ -235,6 +237,16 @@ mod tests {
         assert_eq!(d.accepted, 2);
         assert_eq!(d.errors[0].line, 2);
         assert!(decode_body(b"[{\"a\":1}", &ctx()).is_err());
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_body_is_ignored() {
+        let ndjson = format!("\u{feff}{}\n{}\n", line("a"), line("b"));
+        let array = format!("\u{feff}[{}, {}]", line("a"), line("b"));
+        for body in [ndjson, array] {
+            let d = decode_body(body.as_bytes(), &ctx()).unwrap();
+            assert_eq!((d.accepted, d.errors.len()), (2, 0), "{body}");
+        }
     }
 
     #[test]

@@ -61,16 +61,23 @@ impl<'a> Raw<'a> {
     }
 }
 
-/// Malformed JSON: what was expected, and where.
+/// Malformed JSON: what was expected, where, and what was there instead
+/// (`None` at the end of the input).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanError {
     pub expected: &'static str,
     pub at: usize,
+    pub found: Option<char>,
 }
 
 impl std::fmt::Display for ScanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at byte {}", self.expected, self.at)
+        write!(f, "expected {} at byte {}, found ", self.expected, self.at)?;
+        match self.found {
+            // Quoted, with control and invisible characters escaped.
+            Some(c) => write!(f, "{c:?}"),
+            None => f.write_str("the end of the input"),
+        }
     }
 }
 
@@ -89,7 +96,10 @@ pub type Member<'a> = (Cow<'a, str>, Raw<'a>);
 /// Reads `text` as exactly one JSON value (surrounding whitespace allowed),
 /// handing each member of a top-level object to `member`, in input order.
 pub fn document<'a>(text: &'a str, mut member: impl FnMut(Cow<'a, str>, Raw<'a>)) -> Result<Document, ScanError> {
-    let mut s = Scanner { text, bytes: text.as_bytes(), pos: 0 };
+    // A leading byte order mark is skipped, as RFC 8259 (section 8.1) lets a
+    // parser do: Windows tools write one.
+    let pos = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let mut s = Scanner { text, bytes: text.as_bytes(), pos };
     s.whitespace();
     let doc = if s.peek() == Some(b'{') {
         s.object_with(1, |key, value| member(key.unquoted(), value))?;
@@ -110,7 +120,7 @@ pub fn members<'a>(raw: &Raw<'a>) -> Result<Vec<Member<'a>>, ScanError> {
     let mut out = Vec::new();
     match document(raw.text, |k, v| out.push((k, v)))? {
         Document::Object => Ok(out),
-        Document::Other => Err(ScanError { expected: "an object", at: 0 }),
+        Document::Other => Err(ScanError { expected: "an object", at: 0, found: raw.text.chars().next() }),
     }
 }
 
@@ -121,8 +131,11 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
+    #[cold]
     fn error(&self, expected: &'static str) -> ScanError {
-        ScanError { expected, at: self.pos }
+        // `None` too where the position is inside a multi-byte character.
+        let found = self.text.get(self.pos..).and_then(|rest| rest.chars().next());
+        ScanError { expected, at: self.pos, found }
     }
 
     fn peek(&self) -> Option<u8> {

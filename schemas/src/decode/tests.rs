@@ -195,6 +195,12 @@ fn invalid_json_and_non_objects() {
     assert_eq!((e.field(), &e.reason), (None, &Reason::NotAnObject));
     let e = decode_event(b"{} trailing", &limits, now()).unwrap_err();
     assert_eq!(e.reason.code(), "invalid_json");
+    // The reason says what was expected, where, and what came instead.
+    assert_eq!(e.reason.to_string(), "invalid JSON: expected end of input at byte 3, found 't'");
+    let e = decode_event(br#"{"a": 1,}"#, &limits, now()).unwrap_err();
+    assert_eq!(e.reason.to_string(), "invalid JSON: expected a string key at byte 8, found '}'");
+    let e = decode_event(br#"{"a": "#, &limits, now()).unwrap_err();
+    assert_eq!(e.reason.to_string(), "invalid JSON: expected a value at byte 6, found the end of the input");
     // A bad field before the JSON breaks: the line is reported as malformed JSON,
     // not by the field read before the break.
     let e = decode_event(br#"{"duration_ms": -1, "server": }"#, &limits, now()).unwrap_err();
@@ -202,6 +208,19 @@ fn invalid_json_and_non_objects() {
     // On a well-formed line, the first bad field is the one reported.
     let e = decode_event(br#"{"duration_ms": -1, "server": 7}"#, &limits, now()).unwrap_err();
     assert_eq!((e.field(), e.reason.code()), (Some("duration_ms"), "negative"));
+}
+
+#[test]
+fn a_leading_byte_order_mark_is_ignored() {
+    let mut line = "\u{feff}".as_bytes().to_vec();
+    line.extend(serde_json::to_vec(&good()).unwrap());
+    let e = decode_event(&line, &DecodeLimits::default(), now()).unwrap();
+    assert_eq!(e.server, "jira");
+    // Anywhere else it is not whitespace.
+    let mut late = b" ".to_vec();
+    late.extend_from_slice(&line);
+    let e = decode_event(&late, &DecodeLimits::default(), now()).unwrap_err();
+    assert_eq!(e.reason.to_string(), "invalid JSON: expected a value at byte 1, found '\\u{feff}'");
 }
 
 #[test]
