@@ -76,14 +76,31 @@ pub struct DecodeContext {
 #[error("body is a malformed JSON array: {0}")]
 pub struct MalformedBody(pub String);
 
-/// Decodes NDJSON or a JSON array (told apart by the first non-blank byte,
-/// after a byte order mark if the body starts with one).
+/// Decodes NDJSON, a JSON array, or one event written over several lines (as
+/// `curl -d @event.json` sends a formatted file). An array is told by its first
+/// non-blank byte (after a byte order mark, if the body starts with one); one
+/// event over several lines, by the whole body being one JSON object.
 pub fn decode_body(body: &[u8], ctx: &DecodeContext) -> Result<Decoded, MalformedBody> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => decode_array(body, ctx),
+        Some(b'{') if is_one_object_over_lines(body) => {
+            let mut acc = Accumulator::new(ctx, 1);
+            acc.line(1, trim(body));
+            acc.out.lines = 1;
+            Ok(acc.finish())
+        }
         _ => Ok(decode_ndjson_parallel(body, ctx, parallelism_for(body.len()))),
     }
+}
+
+/// Whether `body` (starting with `{`) is one JSON object spanning lines. In
+/// NDJSON the check stops where the first line's object ends, so it costs the
+/// reading of one line; malformed JSON is not one object and is read by lines,
+/// so that a broken line never costs the lines after it.
+fn is_one_object_over_lines(body: &[u8]) -> bool {
+    let body = trim(body);
+    memchr::memchr(b'\n', body).is_some() && serde_json::from_slice::<&RawValue>(body).is_ok()
 }
 
 fn parallelism_for(len: usize) -> usize {
@@ -247,6 +264,23 @@ mod tests {
             let d = decode_body(body.as_bytes(), &ctx()).unwrap();
             assert_eq!((d.accepted, d.errors.len()), (2, 0), "{body}");
         }
+    }
+
+    #[test]
+    fn one_event_over_several_lines_is_one_event() {
+        let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&line("a")).unwrap()).unwrap();
+        assert!(pretty.lines().count() > 5);
+        let d = decode_body(format!("\n{pretty}\n").as_bytes(), &ctx()).unwrap();
+        assert_eq!((d.accepted, d.errors.len(), d.lines), (1, 0, 1));
+        // Its field errors are reported as for a line.
+        let bad = pretty.replace(r#""duration_ms": 1"#, r#""duration_ms": -1"#);
+        let d = decode_body(bad.as_bytes(), &ctx()).unwrap();
+        assert_eq!(d.errors, [LineError { line: 1, field: Some("duration_ms".into()), code: "negative".into(), reason: "must be >= 0, got -1".into() }]);
+        assert_eq!(d.dead[0].raw, bad.as_bytes());
+        // Malformed, it is read by lines: one broken line must not cost the next ones.
+        let body = format!("{{\"event_id\": \n{}\n{}\n", line("b"), line("c"));
+        let d = decode_body(body.as_bytes(), &ctx()).unwrap();
+        assert_eq!((d.accepted, d.errors.len()), (2, 1));
     }
 
     #[test]
