@@ -38,7 +38,7 @@ tracer = provider.get_tracer("mcp-tests")
 expected = []
 
 
-def call(server, tool, agent, depth, outcome="success", status=None, attrs=None, children=()):
+def call(server, tool, agent, depth, outcome="success", status=None, attrs=None, children=(), tokens=None):
     """A tool call seen from both sides: the client span, then the server span."""
     base = {
         "mcp.method.name": "tools/call",
@@ -59,7 +59,12 @@ def call(server, tool, agent, depth, outcome="success", status=None, attrs=None,
                 "tool": tool,
                 "outcome": outcome,
                 "depth": depth,
+                "input_tokens": tokens and tokens[0],
+                "output_tokens": tokens and tokens[1],
             })
+            if tokens is not None:
+                s.set_attribute("gen_ai.usage.input_tokens", tokens[0])
+                s.set_attribute("gen_ai.usage.output_tokens", tokens[1])
             for child in children:
                 child()
             if status is not None:
@@ -70,7 +75,7 @@ with tracer.start_as_current_span("invoke_agent triage", attributes={"gen_ai.ope
     # A chain: github calls jira, which calls postgres.
     call("github", "get_issue", "triage-bot", 1, children=[
         lambda: call("jira", "search", "triage-bot", 2, children=[
-            lambda: call("postgres", "query", "triage-bot", 3),
+            lambda: call("postgres", "query", "triage-bot", 3, tokens=(412, 1933)),
         ]),
     ])
     call("github", "create_issue", "triage-bot", 1, "tool_error", attrs={"error.type": "tool_error"})

@@ -14,7 +14,9 @@
 //!   or an error status → `protocol_error`; else `success`;
 //! - agent from `gen_ai.agent.id`/`.name`, protocol version from
 //!   `mcp.protocol.version`, transport from `network.transport` (`pipe` is stdio,
-//!   `tcp`/`quic` streamable HTTP) or `mcp.transport`;
+//!   `tcp`/`quic` streamable HTTP) or `mcp.transport`, tokens from
+//!   `gen_ai.usage.input_tokens`/`output_tokens` (or the older `prompt_tokens`/
+//!   `completion_tokens`);
 //! - the event id is derived from the trace and span ids, so a span exported
 //!   twice is stored once, and a call that also arrives as an audit event with
 //!   the same trace and span ids is counted once (the first to arrive is kept).
@@ -132,6 +134,15 @@ pub fn audit_json(s: &SpanRow, depth: u16, server_name: ServerName) -> Value {
     }
     if let Some(code) = attr(s, "http.response.status_code").and_then(|v| v.parse::<u16>().ok()) {
         m.insert("http_status".into(), json!(code));
+    }
+    // Token usage, by the current names or the ones they replaced.
+    for (field, keys) in [
+        ("input_tokens", ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"]),
+        ("output_tokens", ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"]),
+    ] {
+        if let Some(n) = keys.iter().find_map(|k| attr(s, k)).and_then(|v| v.parse::<u64>().ok()) {
+            m.insert(field.into(), json!(n));
+        }
     }
     let mut attrs = Map::new();
     attrs.insert("otel.span_name".into(), json!(s.name));
