@@ -24,13 +24,19 @@ pub struct GenArgs {
     /// Send each event when its timestamp comes (live traffic) instead of as fast as possible.
     #[arg(long)]
     realtime: bool,
+    /// MCP servers in the fleet.
     #[arg(long, default_value_t = 12)]
     servers: usize,
+    /// Tools each server offers.
     #[arg(long, default_value_t = 8)]
     tools_per_server: usize,
+    /// Calling agents.
     #[arg(long, default_value_t = 40)]
     agents: usize,
-    /// An incident, e.g. `kind=latency,server=github,factor=8,at=10m,for=15m` (repeatable).
+    /// An incident, e.g. `kind=latency,server=github,factor=8,at=10m,for=15m`
+    /// (repeatable). Kinds: `latency` (`factor`, default 10), `errors`, `auth`
+    /// and `timeouts` (`rate`, the share of the server's calls); `at` counts
+    /// from the first event, `for` defaults to 10m, no `server` means all.
     #[arg(long = "incident")]
     incidents: Vec<Incident>,
     /// Share of events replaced by malformed ones (dead-letter testing).
@@ -42,11 +48,13 @@ pub struct GenArgs {
     /// Produce to Kafka at these brokers.
     #[arg(long, requires = "topic")]
     kafka: Option<String>,
+    /// Kafka topic to produce to.
     #[arg(long)]
     topic: Option<String>,
     /// POST to a toolpulse server, e.g. http://127.0.0.1:8080.
     #[arg(long, requires = "token")]
     http: Option<String>,
+    /// Bearer token for `--http`.
     #[arg(long, env = "TOOLPULSE_TOKEN")]
     token: Option<String>,
     /// Hide progress.
