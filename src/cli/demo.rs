@@ -19,6 +19,7 @@ pub struct DemoArgs {
     /// History to backfill before going live.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     backfill: Duration,
+    /// Seed of the generated fleet and traffic.
     #[arg(long, default_value_t = 7)]
     seed: u64,
 }

@@ -19,6 +19,7 @@ pub struct SqlArgs {
     /// Ask a running server instead of reading the data dir, e.g. http://127.0.0.1:8080.
     #[arg(long)]
     server: Option<String>,
+    /// Bearer token for `--server`.
     #[arg(long, env = "TOOLPULSE_TOKEN")]
     token: Option<String>,
     #[command(flatten)]
