@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -284,12 +284,8 @@ async fn wait_for_signal() {
     }
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
-    let mut out = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &state.registry) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
-    }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out).into_response()
+async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    crate::metrics_text::scrape(&state.registry, &headers)
 }
 
 /// Ready when the writer has room and every configured source is running.
