@@ -114,7 +114,13 @@ impl fmt::Display for Reason {
             }
             Reason::UnparsableTimestamp { value } => write!(
                 f,
-                "cannot parse {value:?} as a timestamp; expected RFC 3339 or integer epoch milliseconds/nanoseconds"
+                "cannot parse {value:?} as a timestamp; expected RFC 3339 (with a time zone) or integer epoch milliseconds, microseconds or nanoseconds{}",
+                // Ten or eleven digits, maybe with a fraction: Unix seconds, which the contract leaves out.
+                if value.split('.').next().is_some_and(|i| matches!(i.len(), 10 | 11) && i.bytes().all(|b| b.is_ascii_digit())) {
+                    " (this looks like epoch seconds)"
+                } else {
+                    ""
+                }
             ),
             Reason::TimestampInFuture { value, max_skew_secs } => {
                 write!(f, "{value} is more than {max_skew_secs}s in the future")

@@ -143,6 +143,16 @@ fn unparsable_timestamps() {
     }
     let e = err(&with("timestamp", serde_json::json!(1.5e12)));
     assert_eq!((e.field(), e.reason.code()), (Some("timestamp"), "unparsable_timestamp"));
+    // Epoch seconds are named as such, since that is the likely mistake.
+    for seconds in [serde_json::json!(1_764_064_800), serde_json::json!(1_764_064_800.25)] {
+        let reason = err(&with("timestamp", seconds)).reason.to_string();
+        assert!(reason.ends_with("(this looks like epoch seconds)"), "{reason}");
+    }
+    let reason = err(&with("timestamp", serde_json::json!("last tuesday"))).reason.to_string();
+    assert_eq!(
+        reason,
+        r#"cannot parse "last tuesday" as a timestamp; expected RFC 3339 (with a time zone) or integer epoch milliseconds, microseconds or nanoseconds"#
+    );
 }
 
 #[test]
