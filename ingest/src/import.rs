@@ -1,6 +1,7 @@
-//! Bulk import: an NDJSON stream (a file, stdin) decoded in large chunks on all
-//! cores and written through the same writer as live traffic, so bad lines become
-//! dead letters and event ids are deduplicated exactly as for Kafka and HTTP.
+//! Bulk import: an NDJSON stream (a file, stdin; plain, gzip or zstd, told by
+//! its first bytes) decoded in large chunks on all cores and written through
+//! the same writer as live traffic, so bad lines become dead letters and event
+//! ids are deduplicated exactly as for Kafka and HTTP.
 
 use std::io::Read;
 
@@ -24,11 +25,12 @@ const CHUNK_BYTES: usize = 32 << 20;
 
 /// Imports every line of `input`; returns once all of it is durable.
 pub async fn import_ndjson<R: Read + Send + 'static>(
-    mut input: R,
+    input: R,
     name: &str,
     writer: &WriterHandle,
     limits: DecodeLimits,
 ) -> Result<ImportReport, IngestError> {
+    let mut input = inflated(input).map_err(|e| IngestError::Config(format!("reading {name}: {e}")))?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
     // Decoded chunks come back to be read into again: a fresh 32 MiB buffer
@@ -86,6 +88,25 @@ pub async fn import_ndjson<R: Read + Send + 'static>(
     Ok(report)
 }
 
+/// `input` inflated when it starts like a gzip member or a zstd frame (each
+/// may be followed by more, as `cat a.gz b.gz` or `zstd` of several files make
+/// them), else as it is.
+fn inflated<R: Read + Send + 'static>(mut input: R) -> std::io::Result<Box<dyn Read + Send>> {
+    const GZIP: &[u8] = &[0x1f, 0x8b];
+    const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+    // A pipe may hand over fewer bytes at a time than the magic has.
+    let mut head = Vec::with_capacity(ZSTD.len());
+    input.by_ref().take(ZSTD.len() as u64).read_to_end(&mut head)?;
+    let whole = std::io::Cursor::new(head.clone()).chain(input);
+    Ok(if head.starts_with(GZIP) {
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(whole)))
+    } else if head.starts_with(ZSTD) {
+        Box::new(zstd::stream::read::Decoder::new(whole)?)
+    } else {
+        Box::new(whole)
+    })
+}
+
 /// Reads up to a chunk after what `buf` holds, ending at a newline; the partial
 /// last line is carried over.
 fn read_chunk<R: Read>(input: &mut R, mut buf: Vec<u8>) -> std::io::Result<(Vec<u8>, Vec<u8>, bool)> {
@@ -104,5 +125,49 @@ fn read_chunk<R: Read>(input: &mut R, mut buf: Vec<u8>) -> std::io::Result<(Vec<
             return Ok((buf, rest, false));
         }
         // A single line longer than a chunk: keep reading into it.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(part: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(part).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A reader handing over one byte per call, as a slow pipe may.
+    struct Trickle(std::io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    fn read_all(input: impl Read + Send + 'static) -> Vec<u8> {
+        let mut out = Vec::new();
+        inflated(input).unwrap().read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn gzip_and_zstd_files_are_inflated_whole_and_others_read_as_they_are() {
+        let (a, b) = (b"{\"a\":1}\n".to_vec(), b"{\"b\":2}\n".to_vec());
+        let both = [a.clone(), b.clone()].concat();
+        let gz = [gzip(&a), gzip(&b)].concat();
+        let zst = [zstd::encode_all(&a[..], 3).unwrap(), zstd::encode_all(&b[..], 3).unwrap()].concat();
+        for packed in [gz, zst, both.clone()] {
+            assert_eq!(read_all(std::io::Cursor::new(packed.clone())), both);
+            assert_eq!(read_all(Trickle(std::io::Cursor::new(packed))), both);
+        }
+        for short in [&b""[..], b"{", b"\x1f"] {
+            assert_eq!(read_all(std::io::Cursor::new(short.to_vec())), short);
+        }
     }
 }

@@ -16,7 +16,7 @@ use toolpulse_storage::{DataDir, FileWriter};
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
-    /// NDJSON file (`-` for stdin).
+    /// NDJSON file, plain or gzip- or zstd-compressed (`-` for stdin).
     file: PathBuf,
     #[command(flatten)]
     config: ConfigOverrides,
