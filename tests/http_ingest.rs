@@ -1,5 +1,6 @@
 //! The HTTP source over real HTTP: authentication fails closed, per-line errors
-//! name line, field and reason, gzip and JSON arrays work, oversize bodies get 413,
+//! name line, field and reason, gzip and JSON arrays work (a broken array keeps
+//! the events before the break), oversize bodies get 413,
 //! and what the server acknowledged is in the store when it answers.
 
 mod common;
@@ -102,6 +103,20 @@ async fn gzip_json_arrays_oversize_and_all_bad() {
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["accepted"], good.len());
+
+    // An array cut short keeps the events before the cut; the rest is a dead letter.
+    let (lines, good_before_cut, _) = common::generated_lines(3, 10, 0);
+    let cut = format!("[{},{},{}", String::from_utf8_lossy(&lines[0]), String::from_utf8_lossy(&lines[1]), &String::from_utf8_lossy(&lines[2])[..40]);
+    let r = c.post(url(&s, "/v1/events")).bearer_auth("test-token-123").header("content-type", "application/json").body(cut.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((&v["accepted"], &v["rejected"], &v["errors"][0]["line"]), (&Value::from(2), &Value::from(1), &Value::from(3)), "{v}");
+    let counts = common::event_id_counts(dir.path());
+    assert!(good_before_cut[..2].iter().all(|id| counts.get(id) == Some(&1)));
+    let dead = common::read_table(dir.path(), Table::DeadLetters);
+    let tail = &cut[cut.len() - 41..];
+    assert!(common::strings(&dead, "reason").iter().flatten().any(|r| r.starts_with("invalid JSON: the array breaks: EOF while parsing")), "{dead:?}");
+    assert!(common::strings(&dead, "raw").contains(&Some(tail.to_owned())), "{tail}");
 
     let big = vec![b' '; 2 << 20];
     let r = c.post(url(&s, "/v1/events")).bearer_auth("test-token-123").body(big).send().await.unwrap();

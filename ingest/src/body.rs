@@ -6,7 +6,7 @@ use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use toolpulse_schemas::{DeadLetter, DeadLetterSource, DecodeError, DecodeLimits, EventBatchBuilder, decode_event};
+use toolpulse_schemas::{DeadLetter, DeadLetterSource, DecodeError, DecodeLimits, EventBatchBuilder, Reason, decode_event};
 
 /// One rejected line, as reported back to the sender.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,16 +71,11 @@ pub struct DecodeContext {
     pub request_id: String,
 }
 
-/// The body is not NDJSON and not a well-formed JSON array.
-#[derive(Debug, thiserror::Error)]
-#[error("body is a malformed JSON array: {0}")]
-pub struct MalformedBody(pub String);
-
 /// Decodes NDJSON, a JSON array, or one event written over several lines (as
 /// `curl -d @event.json` sends a formatted file). An array is told by its first
 /// non-blank byte (after a byte order mark, if the body starts with one); one
 /// event over several lines, by the whole body being one JSON object.
-pub fn decode_body(body: &[u8], ctx: &DecodeContext) -> Result<Decoded, MalformedBody> {
+pub fn decode_body(body: &[u8], ctx: &DecodeContext) -> Decoded {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => decode_array(body, ctx),
@@ -88,9 +83,9 @@ pub fn decode_body(body: &[u8], ctx: &DecodeContext) -> Result<Decoded, Malforme
             let mut acc = Accumulator::new(ctx, 1);
             acc.line(1, trim(body));
             acc.out.lines = 1;
-            Ok(acc.finish())
+            acc.finish()
         }
-        _ => Ok(decode_ndjson_parallel(body, ctx, parallelism_for(body.len()))),
+        _ => decode_ndjson_parallel(body, ctx, parallelism_for(body.len())),
     }
 }
 
@@ -110,14 +105,62 @@ fn parallelism_for(len: usize) -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-fn decode_array(body: &[u8], ctx: &DecodeContext) -> Result<Decoded, MalformedBody> {
-    let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| MalformedBody(e.to_string()))?;
+/// Decodes a JSON array, item by item. Where the array's JSON breaks, the items
+/// before the break are still decoded, and the rest of the body becomes one
+/// dead letter numbered as the next item.
+fn decode_array(body: &[u8], ctx: &DecodeContext) -> Decoded {
+    let (items, broken) = array_items(body);
     let mut acc = Accumulator::new(ctx, items.len());
     for (i, raw) in items.iter().enumerate() {
         acc.line(i as u64 + 1, raw.get().as_bytes());
     }
-    acc.out.lines = items.len() as u64;
-    Ok(acc.finish())
+    let mut lines = items.len() as u64;
+    if let Some(e) = broken {
+        let rest = items.last().map_or(body, |last| {
+            let end = last.get().as_ptr() as usize - body.as_ptr() as usize + last.get().len();
+            &body[end..]
+        });
+        lines += 1;
+        let reason = Reason::InvalidJson { detail: format!("the array breaks: {e}") };
+        acc.reject(lines, trim(rest), &DecodeError::whole(reason));
+    }
+    acc.out.lines = lines;
+    acc.finish()
+}
+
+/// The items of the JSON array `body` up to where its JSON breaks, and the
+/// error there if it does.
+fn array_items(body: &[u8]) -> (Vec<&RawValue>, Option<serde_json::Error>) {
+    use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
+
+    /// Collects into a vector the caller keeps, so that the items read before
+    /// an error outlive it.
+    struct Items<'v, 'de>(&'v mut Vec<&'de RawValue>);
+
+    impl<'de> DeserializeSeed<'de> for Items<'_, 'de> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Items<'_, 'de> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON array of events")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                self.0.push(item);
+            }
+            Ok(())
+        }
+    }
+
+    let mut items = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let read = Items(&mut items).deserialize(&mut de).and_then(|()| de.end());
+    (items, read.err())
 }
 
 /// Decodes NDJSON lines; `first_line` numbers the first one.
@@ -237,7 +280,7 @@ mod tests {
     #[test]
     fn bad_lines_do_not_cost_their_neighbours() {
         let body = format!("{}\n\n{{\"event_id\": 1}}\r\n{}\nnot json\n", line("a"), line("b"));
-        let d = decode_body(body.as_bytes(), &ctx()).unwrap();
+        let d = decode_body(body.as_bytes(), &ctx());
         assert_eq!(d.accepted, 2);
         let lines: Vec<(u64, Option<&str>, &str)> =
             d.errors.iter().map(|e| (e.line, e.field.as_deref(), e.code.as_str())).collect();
@@ -250,10 +293,26 @@ mod tests {
     #[test]
     fn json_arrays_number_items_from_one() {
         let body = format!("[{}, {{\"x\":1}}, {}]", line("a"), line("b"));
-        let d = decode_body(body.as_bytes(), &ctx()).unwrap();
+        let d = decode_body(body.as_bytes(), &ctx());
         assert_eq!(d.accepted, 2);
         assert_eq!(d.errors[0].line, 2);
-        assert!(decode_body(b"[{\"a\":1}", &ctx()).is_err());
+    }
+
+    #[test]
+    fn a_broken_array_keeps_the_items_before_the_break_and_dead_letters_the_rest() {
+        let body = format!("[{}, {} ,\n {{\"a\": }}, {}]", line("a"), line("b"), line("c"));
+        let d = decode_body(body.as_bytes(), &ctx());
+        assert_eq!((d.accepted, d.lines), (2, 3));
+        assert_eq!(d.errors.len(), 1);
+        assert_eq!((d.errors[0].line, d.errors[0].code.as_str()), (3, "invalid_json"));
+        assert!(d.errors[0].reason.starts_with("invalid JSON: the array breaks: expected value at line 2 column"), "{}", d.errors[0].reason);
+        let rest = format!(",\n {{\"a\": }}, {}]", line("c"));
+        assert_eq!(d.dead[0].raw, rest.as_bytes());
+        // Cut short, and broken at the first item.
+        let d = decode_body(format!("[{}", line("a")).as_bytes(), &ctx());
+        assert_eq!((d.accepted, d.errors.len(), d.errors[0].line), (1, 1, 2));
+        let d = decode_body(b"[{\"a\":}]", &ctx());
+        assert_eq!((d.accepted, d.dead.len(), d.dead[0].raw.as_slice()), (0, 1, &b"[{\"a\":}]"[..]));
     }
 
     #[test]
@@ -261,7 +320,7 @@ mod tests {
         let ndjson = format!("\u{feff}{}\n{}\n", line("a"), line("b"));
         let array = format!("\u{feff}[{}, {}]", line("a"), line("b"));
         for body in [ndjson, array] {
-            let d = decode_body(body.as_bytes(), &ctx()).unwrap();
+            let d = decode_body(body.as_bytes(), &ctx());
             assert_eq!((d.accepted, d.errors.len()), (2, 0), "{body}");
         }
     }
@@ -270,16 +329,16 @@ mod tests {
     fn one_event_over_several_lines_is_one_event() {
         let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&line("a")).unwrap()).unwrap();
         assert!(pretty.lines().count() > 5);
-        let d = decode_body(format!("\n{pretty}\n").as_bytes(), &ctx()).unwrap();
+        let d = decode_body(format!("\n{pretty}\n").as_bytes(), &ctx());
         assert_eq!((d.accepted, d.errors.len(), d.lines), (1, 0, 1));
         // Its field errors are reported as for a line.
         let bad = pretty.replace(r#""duration_ms": 1"#, r#""duration_ms": -1"#);
-        let d = decode_body(bad.as_bytes(), &ctx()).unwrap();
+        let d = decode_body(bad.as_bytes(), &ctx());
         assert_eq!(d.errors, [LineError { line: 1, field: Some("duration_ms".into()), code: "negative".into(), reason: "must be >= 0, got -1".into() }]);
         assert_eq!(d.dead[0].raw, bad.as_bytes());
         // Malformed, it is read by lines: one broken line must not cost the next ones.
         let body = format!("{{\"event_id\": \n{}\n{}\n", line("b"), line("c"));
-        let d = decode_body(body.as_bytes(), &ctx()).unwrap();
+        let d = decode_body(body.as_bytes(), &ctx());
         assert_eq!((d.accepted, d.errors.len()), (2, 1));
     }
 

@@ -95,10 +95,7 @@ async fn handle(st: &HttpState, headers: &HeaderMap, body: Body, request_id: Str
         CompressionError::Unsupported(_) => HttpError::UnsupportedEncoding(e.to_string()),
     })?;
     let ctx = DecodeContext { limits: st.cfg.limits.clone(), now_ns: now_ns(), request_id: request_id.clone() };
-    let decoded = tokio::task::spawn_blocking(move || decode_body(&bytes, &ctx))
-        .await
-        .map_err(|e| HttpError::Internal(e.to_string()))?
-        .map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    let decoded = tokio::task::spawn_blocking(move || decode_body(&bytes, &ctx)).await.map_err(|e| HttpError::Internal(e.to_string()))?;
 
     let (accepted, rejected) = (decoded.accepted, decoded.dead.len());
     let mut errors = decoded.errors;
