@@ -109,6 +109,45 @@ async fn writes_are_refused_and_the_token_is_required() {
     s.shutdown().await.unwrap();
 }
 
+/// Users look calls up by the ids they hold, as text: an event id as it was
+/// sent (a UUID, or any other id such as a ULID), trace and span ids in hex.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_found_by_their_ids_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with_events(dir.path()).await;
+    let at = chrono::Utc::now().to_rfc3339();
+    let uuid = "3f635fd3-ae03-4b08-898b-c27541fc61c7";
+    let (trace, span) = ("4BF92F3577B34DA6A3CE929D0E0E4736", "00f067aa0ba902b7");
+    let body = format!(
+        "{{\"event_id\":\"{uuid}\",\"timestamp\":\"{at}\",\"duration_ms\":1,\"server\":\"ids\",\"tool\":\"by-uuid\",\"outcome\":\"success\",\"trace_id\":\"{}\",\"span_id\":\"{span}\"}}\n\
+         {{\"event_id\":\"01J9Z8Q4X0A1B2C3D4E5F6G7H8\",\"timestamp\":\"{at}\",\"duration_ms\":1,\"server\":\"ids\",\"tool\":\"by-ulid\",\"outcome\":\"success\"}}",
+        trace.to_lowercase()
+    );
+    let r = reqwest::Client::new().post(format!("http://{}/v1/events", s.addr)).bearer_auth(TOKEN).body(body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let tools = |sql: String| {
+        let s = &s;
+        async move {
+            let r = sql_request(s, &sql).send().await.unwrap();
+            let v: Value = r.json().await.unwrap();
+            let rows = v.as_array().unwrap_or_else(|| panic!("{sql}: {v}"));
+            rows.iter().map(|r| r["tool"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(tools(format!("SELECT tool FROM tool_calls WHERE event_id = '{uuid}'")).await, ["by-uuid"]);
+    assert_eq!(tools("SELECT tool FROM tool_calls WHERE event_id = '01J9Z8Q4X0A1B2C3D4E5F6G7H8'".into()).await, ["by-ulid"]);
+    let both = format!("SELECT tool FROM tool_calls WHERE event_id IN ('{uuid}', '01J9Z8Q4X0A1B2C3D4E5F6G7H8', 'nope') ORDER BY tool");
+    assert_eq!(tools(both).await, ["by-ulid", "by-uuid"]);
+    assert_eq!(tools(format!("SELECT tool FROM tool_calls WHERE trace_id = '{trace}' AND '{span}' = span_id")).await, ["by-uuid"]);
+    assert_eq!(tools(format!("SELECT tool FROM tool_calls WHERE server = 'ids' AND trace_id <> '{trace}'")).await, Vec::<String>::new());
+    // Text that is no id of that width is an error naming the column.
+    let r = sql_request(&s, "SELECT tool FROM tool_calls WHERE span_id = 'abc'").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"].as_str().unwrap().contains("span_id holds 8-byte ids: compare it with 16 hex digits, not \"abc\""), "{v}");
+    s.shutdown().await.unwrap();
+}
+
 /// The README's command: `curl --data-binary` sends the raw query labelled as a
 /// form (`application/x-www-form-urlencoded`); `--data-urlencode query=…`
 /// sends a real form.

@@ -22,6 +22,7 @@ use toolpulse_storage::{DataDir, Table};
 
 use crate::deadline::Deadline;
 use crate::error::QueryError;
+use crate::id_literals::IdLiterals;
 use crate::postgres::PostgresSemantics;
 use crate::store_files::StoreFiles;
 use crate::table::StoreTable;
@@ -104,7 +105,12 @@ impl QueryEngine {
         for (name, body) in VIEWS {
             ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
         }
-        let user = SessionStateBuilder::new_from_existing(ctx.state()).with_analyzer_rule(Arc::new(PostgresSemantics)).build();
+        let mut user = SessionStateBuilder::new_from_existing(ctx.state()).with_analyzer_rule(Arc::new(PostgresSemantics));
+        // Id literals become bytes before type coercion, which would refuse them.
+        if let Some(analyzer) = user.analyzer() {
+            analyzer.rules.insert(0, Arc::new(IdLiterals));
+        }
+        let user = user.build();
         Ok(Self { ctx, user: SessionContext::new_with_state(user), cfg })
     }
 

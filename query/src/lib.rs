@@ -11,6 +11,7 @@ pub mod deadline;
 pub mod engine;
 pub mod error;
 pub mod hdr;
+pub mod id_literals;
 pub mod output;
 pub mod postgres;
 pub mod promql;
