@@ -7,15 +7,11 @@
 //! such string literals into the stored bytes: the comparison is exact, and
 //! the Parquet reader prunes with it.
 
-use std::sync::Arc;
-
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, ScalarValue, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::InList;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator, lit};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::arrow::datatypes::DataType;
@@ -23,27 +19,15 @@ use toolpulse_schemas::EventId;
 use toolpulse_schemas::ids::parse_hex;
 use toolpulse_schemas::arrow_schema::col::EVENT_ID;
 
+use crate::plan_rewrite::rewrite_expressions;
+
 /// The analyzer rule; it belongs before type coercion.
 #[derive(Debug, Default)]
 pub struct IdLiterals;
 
 impl AnalyzerRule for IdLiterals {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            let schema: Arc<DFSchema> =
-                if plan.inputs().is_empty() { Arc::clone(plan.schema()) } else { Arc::new(merge_schema(&plan.inputs())) };
-            let names = NamePreserver::new(&plan);
-            let rewritten = plan.map_expressions(|expr| {
-                let name = names.save(&expr);
-                let rewritten = expr.transform_up(|e| id_literals(e, &schema))?;
-                Ok(rewritten.update_data(|e| name.restore(e)))
-            })?;
-            if !rewritten.transformed {
-                return Ok(rewritten);
-            }
-            rewritten.map_data(|p| p.recompute_schema()).map(|t| Transformed::yes(t.data))
-        })
-        .map(|t| t.data)
+        rewrite_expressions(plan, id_literals)
     }
 
     fn name(&self) -> &str {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod hdr;
 pub mod id_literals;
 pub mod output;
+pub mod plan_rewrite;
 pub mod postgres;
 pub mod promql;
 pub mod store_files;
