@@ -313,4 +313,6 @@ fn truncate(s: Cow<'_, str>, max: usize) -> Cow<'_, str> {
 }
 
 #[cfg(test)]
+mod mutations;
+#[cfg(test)]
 mod tests;
