@@ -97,10 +97,11 @@ fn inflated<R: Read + Send + 'static>(mut input: R) -> std::io::Result<Box<dyn R
     // A pipe may hand over fewer bytes at a time than the magic has.
     let mut head = Vec::with_capacity(ZSTD.len());
     input.by_ref().take(ZSTD.len() as u64).read_to_end(&mut head)?;
-    let whole = std::io::Cursor::new(head.clone()).chain(input);
-    Ok(if head.starts_with(GZIP) {
+    let (is_gzip, is_zstd) = (head.starts_with(GZIP), head.starts_with(ZSTD));
+    let whole = std::io::Cursor::new(head).chain(input);
+    Ok(if is_gzip {
         Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(whole)))
-    } else if head.starts_with(ZSTD) {
+    } else if is_zstd {
         Box::new(zstd::stream::read::Decoder::new(whole)?)
     } else {
         Box::new(whole)
