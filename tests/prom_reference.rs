@@ -84,6 +84,10 @@ const QUERIES: &[&str] = &[
     "sort_desc(sum by (server) (rate(toolpulse_tool_calls_total[5m] offset 10m)))",
     r#"label_replace(sum by (server) (rate(toolpulse_tool_calls_total[5m])), "initial", "$1", "server", "(.).*")"#,
     r#"absent(toolpulse_tool_calls_total{server="nope"})"#,
+    "clamp(sum by (server) (rate(toolpulse_tool_calls_total[5m])), 5, 20)",
+    // A NaN bound makes NaN (Go's math.Max/Min), and min > max makes nothing.
+    "clamp_max(sum by (server) (rate(toolpulse_tool_calls_total[5m])), NaN)",
+    "clamp(sum by (server) (rate(toolpulse_tool_calls_total[5m])), 20, 5) or vector(7)",
     r#"toolpulse_server_call_duration_quantile_seconds{quantile="0.99"}"#,
     r#"max by (server) (max_over_time(toolpulse_tool_call_duration_quantile_seconds{quantile="0.99"}[10m]))"#,
     r#"quantile_over_time(0.9, toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m])"#,

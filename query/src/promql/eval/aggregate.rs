@@ -39,6 +39,9 @@ pub fn eval(ev: &Evaluator<'_>, a: &AggregateExpr) -> Result<Val, PromError> {
             Expr::StringLiteral(s) => s.val.clone(),
             _ => return Err(PromError::bad_data("count_values needs a label name")),
         };
+        if !super::functions::valid_label_name(&label) {
+            return Err(PromError::bad_data(format!("invalid label name {label:?}")));
+        }
         return Ok(Val::Vector(count_values(input, &label, &a.modifier, n)));
     }
     if !matches!(id, T_SUM | T_AVG | T_COUNT | T_GROUP | T_MIN | T_MAX | T_STDDEV | T_STDVAR | T_QUANTILE) {

@@ -119,11 +119,12 @@ pub fn call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromError> {
             let v = vector_arg(ev, &args[0])?;
             let a = scalar_arg(ev, &args[1])?;
             let b = if name == "clamp" { scalar_arg(ev, &args[2])? } else { a.clone() };
-            Ok(map_values(v, |i, x| match name {
-                "clamp" if a[i] > b[i] => f64::NAN,
-                "clamp" => x.max(a[i]).min(b[i]),
-                "clamp_min" => x.max(a[i]),
-                _ => x.min(a[i]),
+            // As in Prometheus, `clamp` answers nothing where min > max.
+            Ok(map_present(v, |i, x| match name {
+                "clamp" if a[i] > b[i] => None,
+                "clamp" => Some(go_min(go_max(x, a[i]), b[i])),
+                "clamp_min" => Some(go_max(x, a[i])),
+                _ => Some(go_min(x, a[i])),
             }))
         }
         "label_replace" => label_replace(ev, args),
@@ -218,11 +219,27 @@ fn string_arg(e: &Expr) -> Result<String, PromError> {
 
 /// Applies `f(step, value)` to every value, dropping the metric name.
 fn map_values(v: Vec<StepSeries>, f: impl Fn(usize, f64) -> f64) -> Val {
+    map_present(v, |i, x| Some(f(i, x)))
+}
+
+/// The larger of two values, NaN if either is (Go's `math.Max`, which
+/// Prometheus uses; Rust's `max` would ignore the NaN).
+fn go_max(x: f64, y: f64) -> f64 {
+    if x.is_nan() || y.is_nan() { f64::NAN } else { x.max(y) }
+}
+
+/// The smaller of two values, NaN if either is (Go's `math.Min`).
+fn go_min(x: f64, y: f64) -> f64 {
+    if x.is_nan() || y.is_nan() { f64::NAN } else { x.min(y) }
+}
+
+/// [`map_values`] where `f` may also leave a step without a sample.
+fn map_present(v: Vec<StepSeries>, f: impl Fn(usize, f64) -> Option<f64>) -> Val {
     Val::Vector(
         v.into_iter()
             .map(|s| StepSeries {
                 labels: drop_name(s.labels),
-                values: s.values.into_iter().enumerate().map(|(i, x)| x.map(|x| f(i, x))).collect(),
+                values: s.values.into_iter().enumerate().map(|(i, x)| x.and_then(|x| f(i, x))).collect(),
             })
             .collect(),
     )
@@ -272,7 +289,7 @@ fn absent(ev: &Evaluator<'_>, v: Val, matchers: &[promql_parser::label::Matcher]
     Val::Vector(vec![StepSeries { labels, values }])
 }
 
-fn valid_label_name(s: &str) -> bool {
+pub(super) fn valid_label_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
