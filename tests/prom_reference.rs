@@ -88,6 +88,10 @@ const QUERIES: &[&str] = &[
     // A NaN bound makes NaN (Go's math.Max/Min), and min > max makes nothing.
     "clamp_max(sum by (server) (rate(toolpulse_tool_calls_total[5m])), NaN)",
     "clamp(sum by (server) (rate(toolpulse_tool_calls_total[5m])), 20, 5) or vector(7)",
+    // Ties round up, negative ones too (-(2n + 1) / 2 is always one), through
+    // the inverse of the step; on counts, which both sides hold exactly.
+    "round(-(2 * count by (server) (toolpulse_tool_calls_total) + 1) / 2)",
+    "round(count by (server) (toolpulse_tool_calls_total) / 3, 0.1)",
     r#"toolpulse_server_call_duration_quantile_seconds{quantile="0.99"}"#,
     r#"max by (server) (max_over_time(toolpulse_tool_call_duration_quantile_seconds{quantile="0.99"}[10m]))"#,
     r#"quantile_over_time(0.9, toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m])"#,

@@ -113,7 +113,12 @@ pub fn call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromError> {
                 Some(a) => scalar_arg(ev, a)?,
                 None => vec![1.0; ev.steps.len()],
             };
-            Ok(map_values(vector_arg(ev, &args[0])?, |i, x| (x / to[i]).round() * to[i]))
+            // Prometheus's formula: ties round up (-2.5 to -2), and through the
+            // inverse of the step, which it finds more accurate.
+            Ok(map_values(vector_arg(ev, &args[0])?, |i, x| {
+                let inverse = 1.0 / to[i];
+                (x * inverse + 0.5).floor() / inverse
+            }))
         }
         "clamp" | "clamp_min" | "clamp_max" => {
             let v = vector_arg(ev, &args[0])?;
