@@ -96,6 +96,33 @@ const QUERIES: &[&str] = &[
     r#"max by (server) (max_over_time(toolpulse_tool_call_duration_quantile_seconds{quantile="0.99"}[10m]))"#,
     r#"quantile_over_time(0.9, toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m])"#,
     r#"count by (depth) (last_over_time(toolpulse_tool_chain_duration_quantile_seconds[15m]))"#,
+    // Aggregations and functions over NaN (0/0 where a series has no calls),
+    // infinities (ln of 0) and the other operators.
+    "max by (server) (rate(toolpulse_tool_calls_total[5m]) / rate(toolpulse_tool_calls_total[5m]))",
+    "min by (server) (rate(toolpulse_tool_calls_total[5m]) / rate(toolpulse_tool_calls_total[5m]))",
+    "avg by (server) (rate(toolpulse_tool_calls_total[5m]) / rate(toolpulse_tool_calls_total[5m]))",
+    "quantile(0.5, sum by (server, outcome) (rate(toolpulse_tool_calls_total[5m])) / sum by (server, outcome) (rate(toolpulse_tool_calls_total[5m])))",
+    "stddev(sum by (server, outcome) (rate(toolpulse_tool_calls_total[5m])) / sum by (server, outcome) (rate(toolpulse_tool_calls_total[5m])))",
+    "sort(sum by (server) (rate(toolpulse_tool_calls_total[5m])))",
+    "sgn(sum by (server) (rate(toolpulse_tool_calls_total[5m])) - 10)",
+    "-sum by (server) (rate(toolpulse_tool_calls_total[5m])) < -5",
+    "ln(sum by (server) (rate(toolpulse_tool_calls_total[5m])))",
+    "exp(sum by (server) (rate(toolpulse_tool_calls_total[5m])) / 100) + sqrt(sum by (server) (rate(toolpulse_tool_calls_total[5m])))",
+    "deg(sum by (server) (rate(toolpulse_tool_calls_total[5m]))) - rad(sum by (server) (rate(toolpulse_tool_calls_total[5m])))",
+    "sum by (server) (rate(toolpulse_tool_calls_total[5m])) % 3 + sum by (server) (rate(toolpulse_tool_calls_total[5m])) ^ 0.5",
+    "sum by (server) (rate(toolpulse_tool_calls_total[5m])) atan2 10",
+    "sum by (server) (rate(toolpulse_tool_calls_total[5m])) unless on (server) sum by (server) (rate(toolpulse_tool_calls_total{outcome=\"timeout\"}[5m])) > 0",
+    "scalar(sum(rate(toolpulse_tool_calls_total[5m]))) * on () group_left vector(2)",
+    "histogram_quantile(0.9, sum by (le, server, outcome) (rate(toolpulse_tool_call_duration_seconds_bucket[5m])))",
+    "sum by (server) (count_over_time(toolpulse_tool_calls_total[10m])) + sum by (server) (present_over_time(toolpulse_tool_calls_total[10m]))",
+    "count(count by (server, tool) (toolpulse_tool_calls_total)) + count(group by (server) (toolpulse_tool_calls_total))",
+    r#"stddev_over_time(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m]) + stdvar_over_time(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m])"#,
+    r#"timestamp(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"})"#,
+    "max(toolpulse_tool_call_duration_quantile_seconds) by (quantile)",
+    r#"avg_over_time(toolpulse_tool_call_duration_quantile_seconds{quantile="0.99"}[5m:30s])"#,
+    "min_over_time(toolpulse_server_call_duration_quantile_seconds[1h] offset 5m)",
+    r#"idelta(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[5m]) + delta(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[10m])"#,
+    r#"changes(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m])"#,
     "max by (slo) (toolpulse_slo_burn_rate)",
     r#"avg_over_time(toolpulse_slo_sli{window="1h"}[15m])"#,
     "min_over_time(toolpulse_slo_error_budget_remaining[30m])",
@@ -250,7 +277,10 @@ fn difference(ours: &Value, theirs: &Value, tolerance: f64) -> Option<String> {
     }
     for (labels, a) in &ours {
         let b = &theirs[labels];
-        let same = |(ta, va): &(f64, f64), (tb, vb): &(f64, f64)| ta == tb && ((va.is_nan() && vb.is_nan()) || (va - vb).abs() <= tolerance * va.abs().max(vb.abs()).max(1.0));
+        // NaN is NaN, an infinity itself, and anything else close enough.
+        let same = |(ta, va): &(f64, f64), (tb, vb): &(f64, f64)| {
+            ta == tb && (va == vb || (va.is_nan() && vb.is_nan()) || (va - vb).abs() <= tolerance * va.abs().max(vb.abs()).max(1.0))
+        };
         if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| !same(x, y)) {
             let differing: Vec<_> = a.iter().zip(b).filter(|(x, y)| !same(x, y)).collect();
             return Some(format!("{labels}: {} against {} points, {} differing, first {:?}", a.len(), b.len(), differing.len(), differing.first()));
