@@ -461,7 +461,8 @@ async fn grafana_request_sequence_and_dashboards() {
 async fn unsupported_promql_and_missing_token() {
     let s = seeded().await;
     for (q, says) in [
-        ("holt_winters(toolpulse_tool_calls_total[5m], 0.5, 0.5)", "holt_winters"),
+        ("histogram_count(toolpulse_tool_calls_total)", "histogram_count"),
+        ("holt_winters(toolpulse_tool_calls_total[5m], 1.5, 0.5)", "invalid smoothing factor. Expected: 0 < sf < 1, got: 1.500000"),
         ("sum(", "invalid parameter \"query\""),
     ] {
         let (status, v) = get(&s, "/api/v1/query", &[("query", q)]).await;

@@ -123,6 +123,7 @@ const QUERIES: &[&str] = &[
     "min_over_time(toolpulse_server_call_duration_quantile_seconds[1h] offset 5m)",
     r#"idelta(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[5m]) + delta(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[10m])"#,
     r#"changes(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m])"#,
+    r#"holt_winters(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m], 0.3, 0.6)"#,
     "max by (slo) (toolpulse_slo_burn_rate)",
     r#"avg_over_time(toolpulse_slo_sli{window="1h"}[15m])"#,
     "min_over_time(toolpulse_slo_error_budget_remaining[30m])",

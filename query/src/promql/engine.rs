@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use promql_parser::label::Matcher;
+use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{self, Expr};
 
 use super::eval::{Evaluator, Fetch, node_key, node_time, plan, subquery_range_vector};
@@ -41,6 +42,15 @@ impl PromEngine {
     }
 
     pub fn parse(query: &str) -> Result<Expr, PromError> {
+        static HOLT_WINTERS: std::sync::Once = std::sync::Once::new();
+        HOLT_WINTERS.call_once(|| {
+            // Prometheus 2.x's name of `double_exponential_smoothing` (the parser
+            // knows only the 3.x name); Grafana offers it to 2.x servers, as this
+            // one says it is. Registering cannot clash: the name is not built in.
+            let holt_winters =
+                parser::Function::new("holt_winters", vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar], 0, ValueType::Vector, false);
+            let _ = parser::register_extra_functions(vec![holt_winters]);
+        });
         parser::parse(query).map_err(|e| PromError::bad_data(format!("invalid parameter \"query\": {e}")))
     }
 

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use promql_parser::parser::{AtModifier, Call, Expr, Offset};
 use regex::Regex;
 
-use super::range::{extrapolated_rate, instant_delta, over_time, predict_linear, window};
+use super::range::{double_exponential_smoothing, extrapolated_rate, instant_delta, over_time, predict_linear, window};
 use super::{Evaluator, calendar, subquery_range_vector};
 use crate::promql::PromError;
 use crate::promql::value::{Labels, METRIC_NAME, Series, StepSeries, Val, drop_name};
@@ -22,17 +22,28 @@ pub fn call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromError> {
         | "max_over_time" | "last_over_time" | "present_over_time" | "stddev_over_time" | "stdvar_over_time" | "changes" | "resets"
         | "deriv" => {
             let arg = range_arg(ev, args.first().map(|a| a.as_ref()), name)?;
-            range_function(ev, name, arg, None)
+            range_function(ev, name, arg, &[])
         }
         "quantile_over_time" => {
             let q = scalar_arg(ev, &args[0])?;
             let arg = range_arg(ev, args.get(1).map(|a| a.as_ref()), name)?;
-            range_function(ev, name, arg, Some(&q))
+            range_function(ev, name, arg, &[q])
         }
         "predict_linear" => {
             let arg = range_arg(ev, args.first().map(|a| a.as_ref()), name)?;
             let seconds = scalar_arg(ev, &args[1])?;
-            range_function(ev, name, arg, Some(&seconds))
+            range_function(ev, name, arg, &[seconds])
+        }
+        "holt_winters" | "double_exponential_smoothing" => {
+            let arg = range_arg(ev, args.first().map(|a| a.as_ref()), name)?;
+            let (smoothing, trend) = (scalar_arg(ev, &args[1])?, scalar_arg(ev, &args[2])?);
+            // Prometheus's checks and words.
+            for (what, short, factors) in [("smoothing", "sf", &smoothing), ("trend", "tf", &trend)] {
+                if let Some(f) = factors.iter().find(|f| !(**f > 0.0 && **f < 1.0)) {
+                    return Err(PromError::bad_data(format!("invalid {what} factor. Expected: 0 < {short} < 1, got: {f:.6}")));
+                }
+            }
+            range_function(ev, "double_exponential_smoothing", arg, &[smoothing, trend])
         }
         "absent_over_time" => {
             let arg = range_arg(ev, args.first().map(|a| a.as_ref()), name)?;
@@ -41,7 +52,7 @@ pub fn call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromError> {
                 Some(Expr::MatrixSelector(ms)) => ms.vs.matchers.matchers.clone(),
                 _ => Vec::new(),
             };
-            let present = range_function(ev, "present_over_time", arg, None)?;
+            let present = range_function(ev, "present_over_time", arg, &[])?;
             Ok(absent(ev, present, &matchers))
         }
         "absent" => {
@@ -250,7 +261,9 @@ fn map_present(v: Vec<StepSeries>, f: impl Fn(usize, f64) -> Option<f64>) -> Val
     )
 }
 
-fn range_function(ev: &Evaluator<'_>, name: &str, arg: RangeArg<'_>, param: Option<&Vec<f64>>) -> Result<Val, PromError> {
+/// A function of range vectors, by `name`, with its scalar parameters per step.
+fn range_function(ev: &Evaluator<'_>, name: &str, arg: RangeArg<'_>, params: &[Vec<f64>]) -> Result<Val, PromError> {
+    let param = params.first();
     let range = arg.range;
     let mut out = Vec::new();
     for s in arg.series.iter() {
@@ -266,6 +279,7 @@ fn range_function(ev: &Evaluator<'_>, name: &str, arg: RangeArg<'_>, param: Opti
                 "idelta" => instant_delta(w, false),
                 // Predicted from the step's own time, before its offset.
                 "predict_linear" => predict_linear(w, ev.eval_time(i, arg.at, &None), param.map_or(0.0, |p| p[i])),
+                "double_exponential_smoothing" => double_exponential_smoothing(w, params[0][i], params[1][i]),
                 _ => over_time(name, w, param.map(|p| p[i]))?,
             });
         }

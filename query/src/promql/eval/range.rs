@@ -1,7 +1,7 @@
 //! Functions over range vectors: for each step, the samples of each series in
 //! `(t - range, t]`, reduced to one value as Prometheus does (`rate`, `increase`
 //! and `delta` with its extrapolation; `irate`; `*_over_time`; `changes`, `resets`;
-//! `deriv` and `predict_linear` by least squares).
+//! `deriv` and `predict_linear` by least squares, `double_exponential_smoothing`).
 
 use crate::promql::PromError;
 
@@ -110,6 +110,25 @@ pub fn over_time(name: &str, w: Window<'_>, param: Option<f64>) -> Result<Option
         }
         other => return Err(PromError::unsupported(&format!("function {other}"))),
     }))
+}
+
+/// `double_exponential_smoothing` (Prometheus 2.x's `holt_winters`): the
+/// window smoothed with factor `sf` and trend factor `tf`, as Prometheus runs
+/// it (its first trend is the first two samples' difference); nothing for
+/// fewer than two samples.
+pub fn double_exponential_smoothing(w: Window<'_>, sf: f64, tf: f64) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (mut previous, mut smoothed) = (0.0, w[0].1);
+    let mut trend = w[1].1 - w[0].1;
+    for (i, (_, v)) in w.iter().enumerate().skip(1) {
+        if i > 1 {
+            trend = tf * (smoothed - previous) + (1.0 - tf) * trend;
+        }
+        (previous, smoothed) = (smoothed, sf * v + (1.0 - sf) * (smoothed + trend));
+    }
+    Some(smoothed)
 }
 
 /// `predict_linear`: the least-squares line through the window, `seconds`
