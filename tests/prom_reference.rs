@@ -124,6 +124,8 @@ const QUERIES: &[&str] = &[
     r#"idelta(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[5m]) + delta(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[10m])"#,
     r#"changes(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m])"#,
     r#"holt_winters(toolpulse_server_call_duration_quantile_seconds{quantile="0.5"}[30m], 0.3, 0.6)"#,
+    // Values as labels, in Go's plain notation even when tiny or huge.
+    "count_values(\"v\", count by (server) (toolpulse_tool_calls_total) * 1e-7) or count_values(\"w\", count by (server) (toolpulse_tool_calls_total) * 1e22)",
     "max by (slo) (toolpulse_slo_burn_rate)",
     r#"avg_over_time(toolpulse_slo_sli{window="1h"}[15m])"#,
     "min_over_time(toolpulse_slo_error_budget_remaining[30m])",

@@ -119,6 +119,17 @@ fn top_k(input: Vec<StepSeries>, k: &[f64], largest: bool, modifier: &Option<Lab
         .collect()
 }
 
+/// A value as `count_values` writes it into its label: Go's
+/// `FormatFloat(v, 'f', -1, 64)`, never in exponent form (as Rust's Display).
+fn count_values_label(v: f64) -> String {
+    match v {
+        v if v.is_nan() => "NaN".into(),
+        f64::INFINITY => "+Inf".into(),
+        f64::NEG_INFINITY => "-Inf".into(),
+        v => format!("{v}"),
+    }
+}
+
 fn count_values(input: Vec<StepSeries>, label: &str, modifier: &Option<LabelModifier>, n: usize) -> Vec<StepSeries> {
     let mut out: BTreeMap<String, StepSeries> = BTreeMap::new();
     for s in &input {
@@ -126,7 +137,7 @@ fn count_values(input: Vec<StepSeries>, label: &str, modifier: &Option<LabelModi
         for i in 0..n {
             if let Some(v) = s.values[i] {
                 let mut l = g.clone();
-                l.insert(label.to_owned(), crate::promql::format::sample_value(v));
+                l.insert(label.to_owned(), count_values_label(v));
                 let e = out.entry(key_of(&l)).or_insert_with(|| StepSeries { labels: l, values: vec![None; n] });
                 e.values[i] = Some(e.values[i].unwrap_or(0.0) + 1.0);
             }
