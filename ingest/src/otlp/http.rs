@@ -117,7 +117,7 @@ async fn traces(State(ctx): State<OtlpContext>, headers: HeaderMap, body: Body) 
 fn decode(enc: Encoding, bytes: &Bytes) -> Result<ExportTraceServiceRequest, String> {
     match enc {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes.as_ref()).map_err(|e| format!("invalid OTLP protobuf: {e}")),
-        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| format!("invalid OTLP JSON: {e}")),
+        Encoding::Json => super::json::decode_request(bytes),
     }
 }
 

@@ -1,13 +1,14 @@
-//! OTLP trace ingest: OTLP/HTTP `POST /v1/traces` (protobuf or JSON, gzip) in
-//! [`http`], OTLP/gRPC `TraceService/Export` in [`grpc`], both turning each
-//! export into `spans` rows and MCP tool-call events ([`convert`], [`mcp`]) and
-//! answering, once they are durable, with OTLP's partial success. Attribute
-//! values become text by [`attribute_text`].
+//! OTLP trace ingest: OTLP/HTTP `POST /v1/traces` (protobuf, or JSON read by
+//! [`json`]; gzip) in [`http`], OTLP/gRPC `TraceService/Export` in [`grpc`],
+//! both turning each export into `spans` rows and MCP tool-call events
+//! ([`convert`], [`mcp`]) and answering, once they are durable, with OTLP's
+//! partial success. Attribute values become text by [`attribute_text`].
 
 pub mod attribute_text;
 pub mod convert;
 pub mod grpc;
 pub mod http;
+pub mod json;
 pub mod mcp;
 
 use std::sync::Arc;
