@@ -157,6 +157,17 @@ const PER_SERIES_QUERIES: &[&str] = &[
     r#"rate(toolpulse_tool_call_duration_seconds_count{server="github"}[5m])"#,
     r#"rate(toolpulse_tool_call_duration_seconds_bucket{le="0.5"}[5m])"#,
     "changes(toolpulse_tool_calls_total[10m])",
+    r#"irate(toolpulse_tool_calls_total[5m])"#,
+    r#"resets(toolpulse_tool_calls_total[10m])"#,
+    r#"idelta(toolpulse_tool_calls_total[5m])"#,
+    r#"increase(toolpulse_tool_calls_total[10m] offset 5m)"#,
+    r#"rate(toolpulse_tool_calls_total[5m] @ end())"#,
+    r#"deriv(toolpulse_tool_calls_total[10m])"#,
+    r#"delta(toolpulse_tool_calls_total[10m])"#,
+    r#"rate(toolpulse_tool_calls_total[1h])"#,
+    r#"increase(toolpulse_tool_calls_total[30m:1m])"#,
+    r#"rate(toolpulse_tool_call_duration_seconds_sum[5m]) / rate(toolpulse_tool_call_duration_seconds_count[5m])"#,
+    r#"histogram_quantile(0.99, rate(toolpulse_tool_call_duration_seconds_bucket[5m]))"#,
 ];
 
 /// A Prometheus server over a TSDB of given samples, killed when dropped.
