@@ -83,7 +83,7 @@ async fn python_sdk_spans_become_tool_calls_spans_and_chains() {
     let expected = python_sdk_export(&s, "gzip").await;
 
     // The SDK's exporter waits for our answer, which comes once the rows are durable.
-    let rows = sql(&s, "SELECT encode(CAST(trace_id AS BYTEA), 'hex') AS t, encode(CAST(span_id AS BYTEA), 'hex') AS s, server, tool, outcome, chain_depth, agent_id, protocol_version, transport, input_tokens, output_tokens FROM tool_calls").await;
+    let rows = sql(&s, "SELECT encode(CAST(trace_id AS BYTEA), 'hex') AS t, encode(CAST(span_id AS BYTEA), 'hex') AS s, server, tool, outcome, chain_depth, agent_id, protocol_version, transport, input_tokens, output_tokens, route FROM tool_calls").await;
     let got: BTreeMap<String, &Value> = rows.iter().map(|r| (r["s"].as_str().unwrap().to_owned(), r)).collect();
     assert_eq!(got.len(), 6, "one tool call per server span, client spans not counted twice: {rows:?}");
     for e in &expected {
@@ -91,7 +91,7 @@ async fn python_sdk_spans_become_tool_calls_spans_and_chains() {
         assert_eq!(r["t"], e["trace_id"]);
         assert_eq!((&r["server"], &r["tool"], &r["outcome"]), (&e["server"], &e["tool"], &e["outcome"]), "{e}");
         assert_eq!(r["chain_depth"], e["depth"], "{e}");
-        assert_eq!((&r["input_tokens"], &r["output_tokens"]), (&e["input_tokens"], &e["output_tokens"]), "{e}");
+        assert_eq!((&r["input_tokens"], &r["output_tokens"], &r["route"]), (&e["input_tokens"], &e["output_tokens"], &e["route"]), "{e}");
         assert_eq!(r["protocol_version"], "2025-06-18");
         assert_eq!(r["transport"], "streamable_http");
     }

@@ -59,6 +59,7 @@ def call(server, tool, agent, depth, outcome="success", status=None, attrs=None,
                 "tool": tool,
                 "outcome": outcome,
                 "depth": depth,
+                "route": (attrs or {}).get("http.route"),
                 "input_tokens": tokens and tokens[0],
                 "output_tokens": tokens and tokens[1],
             })
@@ -78,7 +79,7 @@ with tracer.start_as_current_span("invoke_agent triage", attributes={"gen_ai.ope
             lambda: call("postgres", "query", "triage-bot", 3, tokens=(412, 1933)),
         ]),
     ])
-    call("github", "create_issue", "triage-bot", 1, "tool_error", attrs={"error.type": "tool_error"})
+    call("github", "create_issue", "triage-bot", 1, "tool_error", attrs={"error.type": "tool_error", "http.route": "/mcp"})
     call("jira", "update_ticket", "triage-bot", 1, "protocol_error", Status(StatusCode.ERROR, "Invalid params"),
          attrs={"error.type": "-32602", "rpc.response.status_code": "-32602"})
     call("slack", "post_message", "intruder", 1, "auth_failure", Status(StatusCode.ERROR, "unauthorized"),

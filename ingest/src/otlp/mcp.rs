@@ -16,7 +16,7 @@
 //!   `mcp.protocol.version`, transport from `network.transport` (`pipe` is stdio,
 //!   `tcp`/`quic` streamable HTTP) or `mcp.transport`, tokens from
 //!   `gen_ai.usage.input_tokens`/`output_tokens` (or the older `prompt_tokens`/
-//!   `completion_tokens`);
+//!   `completion_tokens`), route from `http.route`;
 //! - the event id is derived from the trace and span ids, so a span exported
 //!   twice is stored once, and a call that also arrives as an audit event with
 //!   the same trace and span ids is counted once (the first to arrive is kept).
@@ -126,6 +126,7 @@ pub fn audit_json(s: &SpanRow, depth: u16, server_name: ServerName) -> Value {
     text(&mut m, "user_id", attr(s, "enduser.id").or(attr(s, "user.id")));
     text(&mut m, "tenant", attr(s, "tenant.id").or(attr(s, "tenant")).or(resource_attr(s, "tenant.id")));
     text(&mut m, "client_name", attr(s, "mcp.client.name").or(attr(s, "client.name")));
+    text(&mut m, "route", attr(s, "http.route"));
     text(&mut m, "transport", transport(s));
     text(&mut m, "error_type", attr(s, "error.type"));
     text(&mut m, "error_message", s.status_message.as_deref());
