@@ -463,6 +463,7 @@ async fn unsupported_promql_and_missing_token() {
     for (q, says) in [
         ("histogram_count(toolpulse_tool_calls_total)", "histogram_count"),
         ("holt_winters(toolpulse_tool_calls_total[5m], 1.5, 0.5)", "invalid smoothing factor. Expected: 0 < sf < 1, got: 1.500000"),
+        (r#"count_values("1st", toolpulse_tool_calls_total)"#, r#"invalid label name "1st""#),
         ("sum(", "invalid parameter \"query\""),
     ] {
         let (status, v) = get(&s, "/api/v1/query", &[("query", q)]).await;
