@@ -48,25 +48,12 @@ async fn promtool_lints_clean_and_prometheus_scrapes_with_the_token() {
 
     // Prometheus scrapes every second with the token, and asks for OpenMetrics.
     let prom_dir = tempfile::tempdir().unwrap();
-    let config = prom_dir.path().join("prometheus.yml");
     let yml = format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: toolpulse\n    authorization:\n      credentials: {TOKEN}\n    static_configs:\n      - targets: ['{}']\n",
         server.addr
     );
-    std::fs::write(&config, yml).unwrap();
-    let port = common::free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", prom_dir.path().join("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus is installed by scripts/setup.sh");
-    let _prometheus = common::ChildGuard(child);
-    let url = format!("http://127.0.0.1:{port}");
-    let ready_url = url.clone();
-    assert!(tokio::task::spawn_blocking(move || common::wait_ready(&ready_url, Duration::from_secs(60))).await.unwrap());
+    let prom_path = prom_dir.path().to_owned();
+    let (url, _prometheus) = tokio::task::spawn_blocking(move || common::prometheus(&prom_path, &yml)).await.unwrap();
 
     let query = |q: &'static str| {
         let url = url.clone();

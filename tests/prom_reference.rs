@@ -26,8 +26,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::Value;
 use toolpulse_gen::{FleetSpec, GenSpec, Generator};
@@ -181,7 +180,7 @@ impl Prometheus {
     /// Loads `openmetrics` (text ending in `# EOF`) into a new TSDB and serves it.
     fn start(openmetrics: &str) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
-        let (input, tsdb, config) = (dir.path().join("samples.om"), dir.path().join("tsdb"), dir.path().join("prometheus.yml"));
+        let (input, tsdb) = (dir.path().join("samples.om"), dir.path().join("tsdb"));
         std::fs::write(&input, openmetrics).unwrap();
         let out = Command::new("promtool")
             .args(["tsdb", "create-blocks-from", "openmetrics"])
@@ -190,19 +189,7 @@ impl Prometheus {
             .output()
             .expect("promtool is installed by scripts/setup.sh");
         assert!(out.status.success(), "promtool tsdb create-blocks-from: {}", String::from_utf8_lossy(&out.stderr));
-        std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
-        let port = common::free_port();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-            .args(["--storage.tsdb.retention.time=10y", &format!("--web.listen-address=127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus is installed by scripts/setup.sh");
-        let url = format!("http://127.0.0.1:{port}");
-        let child = common::ChildGuard(child);
-        assert!(common::wait_ready(&url, Duration::from_secs(60)), "prometheus did not become ready");
+        let (url, child) = common::prometheus(dir.path(), "global:\n  scrape_interval: 1m\n");
         Prometheus { url, _child: child, _dir: dir }
     }
 }

@@ -86,6 +86,26 @@ pub fn wait_ready(url: &str, timeout: Duration) -> bool {
     wait_until(timeout, || client.get(format!("{url}/-/ready")).send().is_ok_and(|r| r.status().is_success()))
 }
 
+/// A Prometheus server (Debian's `prometheus`, installed by `scripts/setup.sh`)
+/// with `config` (YAML) and its TSDB in `dir`, on a free port, ready: its URL
+/// and the guard that kills it. Blocks.
+pub fn prometheus(dir: &Path, config: &str) -> (String, ChildGuard) {
+    let config_file = dir.join("prometheus.yml");
+    std::fs::write(&config_file, config).unwrap();
+    let port = free_port();
+    let child = std::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", config_file.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+        .args(["--storage.tsdb.retention.time=10y", &format!("--web.listen-address=127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus is installed by scripts/setup.sh");
+    let (url, guard) = (format!("http://127.0.0.1:{port}"), ChildGuard(child));
+    assert!(wait_ready(&url, Duration::from_secs(60)), "prometheus did not become ready");
+    (url, guard)
+}
+
 /// The 16-byte key of a generated (UUID) event id string.
 pub fn uuid_key(id: &str) -> [u8; 16] {
     toolpulse_schemas::EventId::parse(id).key()
