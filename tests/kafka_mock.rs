@@ -2,9 +2,11 @@
 //! in `tool_calls` exactly once, malformed ones in `dead_letters` with their
 //! topic/partition/offset, and the group's committed offsets cover everything;
 //! also when the writer is behind and the source has to wait for it. A trickle
-//! of events is stored within seconds. When the writer is gone the source
-//! stops, having committed only what was stored. What the consumer cannot read
-//! (a missing topic) is counted on `/metrics` by its error code.
+//! of events is stored within seconds. A second ingester joining the group
+//! mid-stream takes partitions over, and no event is stored twice. When the
+//! writer is gone the source stops, having committed only what was stored.
+//! What the consumer cannot read (a missing topic) is counted on `/metrics` by
+//! its error code.
 
 mod common;
 
@@ -44,7 +46,7 @@ fn producer(brokers: &str) -> ThreadedProducer<DefaultProducerContext> {
 
 /// A Kafka source and its writer running into a fresh data dir.
 struct Running {
-    dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
     rt: tokio::runtime::Runtime,
     writer: toolpulse_ingest::WriterHandle,
     writer_task: tokio::task::JoinHandle<()>,
@@ -58,9 +60,15 @@ fn start(brokers: &str, wcfg: WriterConfig, chunk_messages: usize) -> Running {
 
 fn start_on(brokers: &str, topic: &str, wcfg: WriterConfig, chunk_messages: usize) -> Running {
     let dir = tempfile::tempdir().unwrap();
+    DataDir::new(dir.path()).create().unwrap();
+    start_in(Arc::new(dir), brokers, topic, wcfg, chunk_messages)
+}
+
+/// A Kafka source and its writer running into the data dir `dir`, which others
+/// may be writing to.
+fn start_in(dir: Arc<tempfile::TempDir>, brokers: &str, topic: &str, wcfg: WriterConfig, chunk_messages: usize) -> Running {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let data = DataDir::new(dir.path());
-    data.create().unwrap();
     let files = Arc::new(FileWriter::new(data, WriteOptions::default()));
     let metrics = IngestMetrics::default();
     let (writer, writer_task) = {
@@ -87,7 +95,7 @@ fn ingest(
     chunk_messages: usize,
     (good, bad): (usize, usize),
     during: impl FnOnce(&std::path::Path),
-) -> (tempfile::TempDir, IngestMetrics) {
+) -> (Arc<tempfile::TempDir>, IngestMetrics) {
     let Running { dir, rt, writer, writer_task, source, metrics } = start(brokers, wcfg, chunk_messages);
     during(dir.path());
 
@@ -249,4 +257,46 @@ fn a_topic_the_consumer_cannot_read_is_counted_by_error_code() {
         "no UnknownTopicOrPartition error counted for a topic the cluster does not have"
     );
     running.source.stop().unwrap();
+}
+
+/// Ingesters of one group that share a store: an event that the group delivers
+/// twice around a rebalance is stored once.
+#[test]
+fn a_second_ingester_joining_mid_stream_takes_over_partitions_and_nothing_is_stored_twice() {
+    let (lines, good_ids, _) = common::generated_lines(12_000, 15, 0);
+    let (_cluster, brokers) = cluster_with(&lines[..4000]);
+    let wcfg = WriterConfig { flush_age: Duration::from_millis(200), ..WriterConfig::default() };
+    let chunk = KafkaConfig::default().chunk_messages;
+    let first = start(&brokers, wcfg.clone(), chunk);
+    let dir = first.dir.clone();
+    assert!(common::wait_until(Duration::from_secs(60), || common::row_count(dir.path(), Table::ToolCalls) == 4000));
+
+    // The second joins the group; the first gives partitions up while events keep coming.
+    let second = start_in(dir.clone(), &brokers, TOPIC, wcfg, chunk);
+    let producer = producer(&brokers);
+    let mut sent = 4000;
+    for (n, batch) in lines[4000..].chunks(100).enumerate() {
+        for (i, l) in batch.iter().enumerate() {
+            producer.send(BaseRecord::to(TOPIC).payload(l).key(&(4000 + n * 100 + i).to_string())).unwrap();
+        }
+        producer.flush(Duration::from_secs(5)).unwrap();
+        sent += batch.len();
+        // Slowly until the rebalance is done and the second one stores events.
+        if second.metrics.accepted.get_or_create(&SourceLabels { source: "kafka".into() }).get() == 0 {
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+    assert_eq!(sent, lines.len());
+    let all = common::wait_until(Duration::from_secs(60), || common::event_id_counts(dir.path()).len() >= good_ids.len());
+    let mut took_part = Vec::new();
+    for running in [first, second] {
+        running.source.stop().unwrap();
+        running.rt.block_on(running.writer.flush()).unwrap();
+        took_part.push(running.metrics.accepted.get_or_create(&SourceLabels { source: "kafka".into() }).get() > 0);
+    }
+    assert!(all, "not every event was stored within 60 s");
+    assert_eq!(took_part, [true, true], "both ingesters consumed events");
+    assert_each_stored_once(dir.path(), &good_ids);
+    let committed: i64 = committed_offsets(&brokers).into_iter().flatten().sum();
+    assert_eq!(committed as usize, lines.len(), "the group committed every message");
 }

@@ -6,13 +6,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, TopicPartitionList};
 use toolpulse_schemas::DecodeLimits;
 
 use super::KafkaConfig;
 use super::chunk::{Chunk, DecodeLost, Decoding, Ready};
+use super::fetch_queue::{Batch, FetchQueue, Fetched};
 use super::offsets::{InFlight, NextOffsets, to_tpl};
 use crate::error::IngestError;
 use crate::metrics::{ErrorLabels, IngestMetrics, PartitionLabels, ResultLabels};
@@ -32,11 +34,8 @@ const WAIT_FOR_WRITER: Duration = Duration::from_millis(250);
 const CHECK_EVERY: usize = 256;
 const CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
-/// The loop reads the clock for [`CHECK_INTERVAL`] once per this many messages:
-/// a read per message cost 2% of the ingester's CPU time (`perf`), and 16
-/// messages arrive within microseconds while the topic is busy (an idle poll
-/// makes the loop look anyway).
-const CLOCK_EVERY: usize = 16;
+/// Messages taken from the fetch queue at a time.
+const BATCH: usize = 256;
 
 /// A chunk on its way from the poll loop to the writer, kept in consumption order.
 enum Pending {
@@ -86,6 +85,8 @@ struct Shared {
     metrics: IngestMetrics,
     limits: DecodeLimits,
     reseed: AtomicBool,
+    /// Where assigned partitions' messages go (the consumer queue keeps the events).
+    fetched: FetchQueue,
 }
 
 impl Shared {
@@ -155,9 +156,14 @@ impl ClientContext for Context {
 
 impl ConsumerContext for Context {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            tracing::info!(partitions = tpl.count(), "partitions revoked: flushing and committing first");
-            self.shared.drain_and_commit(consumer);
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(partitions = tpl.count(), "partitions revoked: flushing and committing first");
+                self.shared.drain_and_commit(consumer);
+            }
+            // Before librdkafka starts fetching them, which keeps this forwarding.
+            Rebalance::Assign(tpl) => self.shared.fetched.route(consumer.client().native_ptr(), tpl),
+            Rebalance::Error(_) => {}
         }
     }
 
@@ -200,8 +206,17 @@ impl Consumer {
             paused: false,
         };
         let limits = cfg.limits.clone();
-        let shared = Arc::new(Shared { state: Mutex::new(state), writer, runtime, metrics, limits, reseed: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            writer,
+            runtime,
+            metrics,
+            limits,
+            reseed: AtomicBool::new(false),
+            fetched: FetchQueue::closed(),
+        });
         let consumer: BaseConsumer<Context> = cfg.client_config().create_with_context(Context { shared: shared.clone() })?;
+        shared.fetched.open(consumer.client().native_ptr());
         Ok(Self {
             consumer,
             shared,
@@ -222,9 +237,9 @@ impl Consumer {
         // rebalance resuming meanwhile costs at most one shorter wait.
         let mut poll_timeout = Duration::from_millis(50);
         let mut halted = None;
+        let mut batch = Batch::with_capacity(BATCH);
         while !self.stop.load(Ordering::SeqCst) {
-            let interval_over = || unchecked % CLOCK_EVERY == 0 && checked_at.elapsed() >= CHECK_INTERVAL;
-            if unchecked == 0 || unchecked >= CHECK_EVERY || interval_over() {
+            if unchecked == 0 || unchecked >= CHECK_EVERY || checked_at.elapsed() >= CHECK_INTERVAL {
                 checked_at = Instant::now();
                 if self.shared.reseed.swap(false, Ordering::SeqCst) {
                     let _ = self.shared.runtime.block_on(self.shared.writer.reseed());
@@ -244,23 +259,16 @@ impl Consumer {
                 }
                 poll_timeout = Duration::from_millis(if self.shared.lock().paused { 20 } else { 50 });
             }
-            // A poll that may wait reads the clock once more (librdkafka computes
-            // its deadline): while the topic is busy a message is nearly always
-            // waiting, so the loop first only looks.
-            let polled = self.consumer.poll(Duration::ZERO).or_else(|| self.consumer.poll(poll_timeout));
-            match polled {
-                Some(Ok(msg)) => {
-                    self.consume(&msg);
-                    unchecked += 1;
-                }
-                Some(Err(KafkaError::PartitionEOF(_))) | None => unchecked = 0,
-                Some(Err(e)) => {
-                    unchecked = 0;
-                    let code = e.rdkafka_error_code().map_or_else(|| "Other".to_owned(), |c| format!("{c:?}"));
-                    self.shared.metrics.consumer_errors.get_or_create(&ErrorLabels { code }).inc();
-                    tracing::warn!(error = %e, "kafka consumer error");
-                }
+            // Rebalances, commit results, statistics and errors.
+            self.serve_events();
+            // Then what is waiting in the fetch queue; only when nothing is, wait
+            // for a message (librdkafka would wait for a whole batch).
+            let max = if unchecked >= CHECK_EVERY { 1 } else { BATCH };
+            let mut taken = self.take(max, Duration::ZERO, &mut batch);
+            if taken == 0 {
+                taken = self.take(1, poll_timeout, &mut batch);
             }
+            unchecked = if taken == 0 { 0 } else { unchecked + taken };
         }
         self.shared.drain_and_commit(&self.consumer);
         self.consumer.unsubscribe();
@@ -356,8 +364,46 @@ impl Consumer {
         }
     }
 
-    fn consume(&self, msg: &BorrowedMessage<'_>) {
-        let payload = msg.payload().unwrap_or_default();
-        self.shared.lock().chunk.push(msg.topic(), msg.partition(), msg.offset(), payload);
+    /// Serves what waits on the consumer queue, without waiting.
+    fn serve_events(&self) {
+        loop {
+            match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                // Only a partition assigned by other means than a rebalance
+                // (none here) would send its messages to the consumer queue.
+                Some(Ok(msg)) => {
+                    let payload = msg.payload().unwrap_or_default();
+                    self.shared.lock().chunk.push(msg.topic(), msg.partition(), msg.offset(), payload);
+                }
+                Some(Err(e)) => self.consumer_error(e.rdkafka_error_code(), &e),
+            }
+        }
+    }
+
+    /// Takes up to `max` messages from the fetch queue into the chunk.
+    fn take(&self, max: usize, timeout: Duration, batch: &mut Batch) -> usize {
+        let mut st = None;
+        self.shared.fetched.take(max, timeout, batch, |fetched| match fetched {
+            Ok(Fetched { topic, partition, offset, payload }) => {
+                st.get_or_insert_with(|| self.shared.lock()).chunk.push(topic, partition, offset, payload);
+            }
+            Err(code) => self.consumer_error(Some(code), &code),
+        })
+    }
+
+    fn consumer_error(&self, code: Option<RDKafkaErrorCode>, error: &dyn std::fmt::Display) {
+        if code == Some(RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
+        let code = code.map_or_else(|| "Other".to_owned(), |c| format!("{c:?}"));
+        self.shared.metrics.consumer_errors.get_or_create(&ErrorLabels { code }).inc();
+        tracing::warn!(%error, "kafka consumer error");
+    }
+}
+
+impl Drop for Consumer {
+    /// The fetch queue goes before the client it belongs to.
+    fn drop(&mut self) {
+        self.shared.fetched.close();
     }
 }

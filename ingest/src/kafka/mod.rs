@@ -1,11 +1,13 @@
 //! The Kafka source: a consumer-group member on its own thread. Messages are
-//! gathered into chunks and decoded on all cores when handed over; a chunk's
+//! taken from librdkafka a batch at a time (`fetch_queue`), gathered into
+//! chunks and decoded on all cores when handed over; a chunk's
 //! offsets are committed only after the writer reports its rows (and dead
 //! letters) durable. While the writer is behind the loop waits for it instead
 //! of polling; partitions are flushed and committed before they are revoked.
 
 mod chunk;
 mod consumer;
+mod fetch_queue;
 mod offsets;
 
 use std::collections::BTreeMap;
