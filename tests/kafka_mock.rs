@@ -281,21 +281,20 @@ fn a_second_ingester_joining_mid_stream_takes_over_partitions_and_nothing_is_sto
         }
         producer.flush(Duration::from_secs(5)).unwrap();
         sent += batch.len();
-        // Slowly until the rebalance is done and the second one stores events.
+        // Slowly until the rebalance is done and the second one consumes.
         if second.metrics.accepted.get_or_create(&SourceLabels { source: "kafka".into() }).get() == 0 {
             std::thread::sleep(Duration::from_millis(150));
         }
     }
     assert_eq!(sent, lines.len());
     let all = common::wait_until(Duration::from_secs(60), || common::event_id_counts(dir.path()).len() >= good_ids.len());
-    let mut took_part = Vec::new();
+    let second_consumed = second.metrics.accepted.get_or_create(&SourceLabels { source: "kafka".into() }).get();
     for running in [first, second] {
         running.source.stop().unwrap();
         running.rt.block_on(running.writer.flush()).unwrap();
-        took_part.push(running.metrics.accepted.get_or_create(&SourceLabels { source: "kafka".into() }).get() > 0);
     }
     assert!(all, "not every event was stored within 60 s");
-    assert_eq!(took_part, [true, true], "both ingesters consumed events");
+    assert!(second_consumed > 0, "the second ingester got no partition with events");
     assert_each_stored_once(dir.path(), &good_ids);
     let committed: i64 = committed_offsets(&brokers).into_iter().flatten().sum();
     assert_eq!(committed as usize, lines.len(), "the group committed every message");

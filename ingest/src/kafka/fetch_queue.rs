@@ -108,9 +108,9 @@ impl FetchQueue {
         let timeout_ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
         // SAFETY: the buffer has room for `max` pointers; librdkafka fills the first `n`.
         let n = unsafe { rdsys::rd_kafka_consume_batch_queue(queue, timeout_ms, buffer.as_mut_ptr(), max) };
-        let Ok(n) = usize::try_from(n) else { return 0 };
+        let Ok(n) = usize::try_from(n).map(|n| n.min(max)) else { return 0 };
         // SAFETY: librdkafka wrote `n` message pointers, each ours to destroy.
-        unsafe { buffer.set_len(n.min(max)) };
+        unsafe { buffer.set_len(n) };
         let taken = Taken(buffer);
         let mut topic: (*mut rdsys::rd_kafka_topic_t, &str) = (ptr::null_mut(), "");
         for &m in taken.0.iter() {
