@@ -6,7 +6,8 @@
 //! mid-stream takes partitions over, and no event is stored twice. When the
 //! writer is gone the source stops, having committed only what was stored.
 //! What the consumer cannot read (a missing topic) is counted on `/metrics` by
-//! its error code.
+//! its error code. A message holding several events (a JSON array, or NDJSON)
+//! stores each, and dead-letters its bad ones by offset and line.
 
 mod common;
 
@@ -204,6 +205,54 @@ fn good_events_once_bad_ones_dead_lettered_offsets_committed() {
 }
 
 /// The group's committed offset of each partition (`None`: nothing committed).
+#[test]
+fn a_message_holding_several_events_stores_each_and_dead_letters_its_bad_ones_by_line() {
+    let (lines, ids, _) = common::generated_lines(9, 17, 0);
+    let text = |i: usize| String::from_utf8(lines[i].clone()).unwrap();
+    let missing_outcome = r#"{"event_id":"5f0c6f9e-2b1d-4c3a-9e8f-7a6b5c4d3e2f","timestamp":1764064800000,"duration_ms":1,"server":"s","tool":"t"}"#;
+    let messages: Vec<Vec<u8>> = vec![
+        // A JSON array: three events, the fourth item lacks its outcome.
+        format!("[{}, {}, {}, {missing_outcome}]", text(0), text(1), text(2)).into_bytes(),
+        // NDJSON: two events, then a line cut short.
+        format!("{}\n{}\n{{\"event_id\": \"x\",\n", text(3), text(4)).into_bytes(),
+        // One event, as most producers send them.
+        lines[5].clone(),
+        // An array whose JSON breaks after two events.
+        format!("[{}, {}, {{\"event_id\"", text(6), text(7)).into_bytes(),
+        // One event formatted over lines, malformed: one error, not one per line.
+        b"{\n  \"event_id\": \"a\",\n  \"timestamp\": ,\n}".to_vec(),
+    ];
+    let (_cluster, brokers) = cluster_with(&messages);
+    let wcfg = WriterConfig { flush_age: Duration::from_millis(300), ..WriterConfig::default() };
+    let (dir, metrics) = ingest(&brokers, wcfg, KafkaConfig::default().chunk_messages, (8, 4), |_| {});
+    assert_each_stored_once(dir.path(), &ids[..8]);
+    assert_eq!(metrics.accepted.get_or_create(&SourceLabels { source: "kafka".into() }).get(), 8);
+
+    // Each message went to one of the partitions by its key (its index), so the
+    // dead letters are told apart by their reasons; each names its line.
+    let dead = common::read_table(dir.path(), Table::DeadLetters);
+    let mut found: Vec<(Option<String>, Option<String>, Option<String>)> = common::strings(&dead, "line")
+        .into_iter()
+        .zip(common::strings(&dead, "field"))
+        .zip(common::strings(&dead, "error_code"))
+        .map(|((l, f), c)| (l, f, c))
+        .collect();
+    found.sort();
+    let want = |line: Option<&str>, field: Option<&str>, code: &str| (line.map(str::to_owned), field.map(str::to_owned), Some(code.to_owned()));
+    let mut expected = vec![
+        want(Some("4"), Some("outcome"), "missing"),
+        want(Some("3"), None, "invalid_json"),
+        want(Some("3"), None, "invalid_json"),
+        want(None, None, "invalid_json"),
+    ];
+    expected.sort();
+    assert_eq!(found, expected);
+    for (topic, offset) in common::strings(&dead, "topic").into_iter().zip(common::strings(&dead, "offset")) {
+        assert_eq!(topic.as_deref(), Some(TOPIC));
+        assert!(offset.is_some(), "a dead letter names its message's offset");
+    }
+}
+
 fn committed_offsets(brokers: &str) -> Vec<Option<i64>> {
     let peer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "toolpulse-test").create().unwrap();
     let mut tpl = TopicPartitionList::new();

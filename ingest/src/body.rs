@@ -89,6 +89,19 @@ pub fn decode_body(body: &[u8], ctx: &DecodeContext) -> Decoded {
     }
 }
 
+/// Whether a message that is not one event holds several: a JSON array, or
+/// NDJSON (a first line that is whole JSON, and more lines after it). A
+/// malformed event formatted over lines is neither, and stays one error.
+pub fn holds_several_events(body: &[u8]) -> bool {
+    let body = trim(body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body));
+    match body.first() {
+        Some(b'[') => true,
+        Some(b'{') => memchr::memchr(b'\n', body)
+            .is_some_and(|end| serde_json::from_slice::<&RawValue>(trim(&body[..end])).is_ok()),
+        _ => false,
+    }
+}
+
 /// Whether `body` (starting with `{`) is one JSON object spanning lines. In
 /// NDJSON the check stops where the first line's object ends, so it costs the
 /// reading of one line; malformed JSON is not one object and is read by lines,

@@ -16,7 +16,8 @@ pub const MAX_RAW_BYTES: usize = 64 * 1024;
 /// Where a rejected input came from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeadLetterSource {
-    Kafka { topic: String, partition: i32, offset: i64 },
+    /// `line` numbers the event within a message holding several (from 1).
+    Kafka { topic: String, partition: i32, offset: i64, line: Option<u64> },
     /// `line` counts from 1 within the request body (or the array index + 1).
     Http { request_id: String, line: u64 },
     Otlp { request_id: String, line: u64 },
@@ -116,8 +117,8 @@ impl DeadLetterBatchBuilder {
         self.received_at.append_value(d.received_at_ns);
         self.source.append_value(d.source.kind());
         let (topic, partition, offset, request_id, line) = match &d.source {
-            DeadLetterSource::Kafka { topic, partition, offset } => {
-                (Some(topic.as_str()), Some(*partition), Some(*offset), None, None)
+            DeadLetterSource::Kafka { topic, partition, offset, line } => {
+                (Some(topic.as_str()), Some(*partition), Some(*offset), None, *line)
             }
             DeadLetterSource::Http { request_id, line } | DeadLetterSource::Otlp { request_id, line } => {
                 (None, None, None, Some(request_id.as_str()), Some(*line))

@@ -2,7 +2,8 @@
 //! (rollup rows combined per minute and key as their files merge), keeping
 //! `latency_1m` up to date with `rollups_1m`, and removing the files both
 //! superseded once their grace has passed. They run in one task, one after the
-//! other, so a summary never reads files a merge is removing.
+//! other, so a summary never reads files a merge is removing, and only in the
+//! process that leads the data directory, so two never merge the same files.
 
 use std::sync::Arc;
 
@@ -15,26 +16,39 @@ use toolpulse_storage::superseded::{SUPERSEDED_GRACE, purge_superseded};
 use toolpulse_storage::{DataDir, FileWriter, StoreError, Table};
 
 use crate::config::CompactionConfig;
+use crate::lead::Lead;
 
 /// Tables the compaction job keeps tidy (every table that flushes write:
 /// frequent flushes make small files; `latency_1m` keeps one file per hour itself).
 const COMPACTED: [Table; 6] = [Table::ToolCalls, Table::DeadLetters, Table::Rollups1m, Table::RollupsAgents1m, Table::Spans, Table::SloStatus];
 
 /// Runs a summary pass every `cfg.summary_interval`, and (when enabled) a
-/// compaction pass over every table every `cfg.interval`, until `stop` turns true.
-pub fn spawn_maintenance(files: Arc<FileWriter>, cfg: CompactionConfig, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+/// compaction pass over every table every `cfg.interval`, until `stop` turns
+/// true; each pass only while this process leads (trying to take the lead at
+/// every tick). The first pass after taking the lead first finishes the merges
+/// a crashed leader interrupted.
+pub fn spawn_maintenance(files: Arc<FileWriter>, cfg: CompactionConfig, lead: Arc<Lead>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut compaction_tick = ticker(cfg.interval);
         let mut summary_tick = ticker(cfg.summary_interval);
         compaction_tick.tick().await;
+        let mut leading = false;
         loop {
             let compact = tokio::select! {
                 _ = compaction_tick.tick(), if cfg.enabled => true,
                 _ = summary_tick.tick() => false,
                 _ = stop.changed() => return,
             };
+            let took_lead = !leading;
+            leading = lead.try_hold();
+            if !leading {
+                continue;
+            }
             let files = files.clone();
             let pass = tokio::task::spawn_blocking(move || {
+                if took_lead && let Err(e) = finish_interrupted(files.data_dir()) {
+                    tracing::warn!(error = %e, "finishing interrupted merges failed; compaction will retry them");
+                }
                 let compacted = compact.then(|| compact_all(&files));
                 let summary = summarize(&files);
                 (compacted, summary, purge_superseded(files.data_dir(), SUPERSEDED_GRACE))

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod jobs;
+pub mod lead;
 pub mod metrics_text;
 pub mod pg_column_names;
 pub mod pg_copy;

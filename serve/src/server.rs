@@ -34,6 +34,7 @@ use toolpulse_storage::{DataDir, FileWriter};
 use crate::auth::{Token, TokenSource, require_token, resolve_token};
 use crate::config::Config;
 use crate::jobs::spawn_maintenance;
+use crate::lead::Lead;
 
 /// Starts servers from a [`Config`].
 pub struct Server;
@@ -72,7 +73,11 @@ impl Server {
     pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         let dir = DataDir::new(&cfg.data_dir);
         dir.create().with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
-        crate::jobs::finish_interrupted(&dir).context("finishing interrupted merges")?;
+        let mut registry = Registry::default();
+        let lead = Lead::new(&dir, &mut registry);
+        if lead.try_hold() {
+            crate::jobs::finish_interrupted(&dir).context("finishing interrupted merges")?;
+        }
         let (token, token_source) =
             resolve_token(&cfg.server.token, &cfg.token_path()).context("resolving the API token")?;
 
@@ -82,7 +87,6 @@ impl Server {
         ));
         let files_for_status = files.clone();
         let metrics = IngestMetrics::default();
-        let mut registry = Registry::default();
         metrics.register(&mut registry);
         // Sources show up on /metrics from the start, at zero.
         metrics.accept("http", 0);
@@ -111,7 +115,7 @@ impl Server {
         let kafka = Arc::new(Mutex::new(kafka));
 
         let (stop, stop_rx) = watch::channel(false);
-        let maintenance = spawn_maintenance(files, cfg.compaction.clone(), stop_rx.clone());
+        let maintenance = spawn_maintenance(files, cfg.compaction.clone(), lead.clone(), stop_rx.clone());
 
         let http_cfg = HttpIngestConfig {
             max_body_bytes: cfg.ingest.max_body_mb << 20,
@@ -138,7 +142,7 @@ impl Server {
             (None, None)
         };
         let engine = QueryEngine::open(DataDir::new(&cfg.data_dir), query_config(&cfg)).await.context("opening the query engine")?;
-        let slo = slo_engine(&cfg, &engine, files_for_status.clone(), &mut registry)?;
+        let slo = slo_engine(&cfg, &engine, files_for_status.clone(), lead, &mut registry)?;
         let slo_tasks = slo.spawn(stop_rx.clone());
         let state = AppState { registry: Arc::new(registry), writer: writer.clone(), kafka: kafka.clone() };
         let protected = Router::new()
@@ -184,7 +188,7 @@ impl Server {
 }
 
 /// The SLO engine over the query engine's session, with the specs of `slo.dir`.
-fn slo_engine(cfg: &Config, engine: &QueryEngine, files: Arc<FileWriter>, registry: &mut Registry) -> anyhow::Result<SloEngine> {
+fn slo_engine(cfg: &Config, engine: &QueryEngine, files: Arc<FileWriter>, lead: Arc<Lead>, registry: &mut Registry) -> anyhow::Result<SloEngine> {
     let specs = match &cfg.slo.dir {
         Some(d) => toolpulse_slo::spec::load_dir(d).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -206,7 +210,13 @@ fn slo_engine(cfg: &Config, engine: &QueryEngine, files: Arc<FileWriter>, regist
     };
     let metrics = SloMetrics::default();
     metrics.register(registry);
-    Ok(SloEngine::builder(engine.context().clone(), dir, specs).config(engine_cfg).alert_book(book).status_files(files).metrics(metrics).build())
+    Ok(SloEngine::builder(engine.context().clone(), dir, specs)
+        .config(engine_cfg)
+        .alert_book(book)
+        .status_files(files)
+        .metrics(metrics)
+        .leader(Arc::new(move || lead.try_hold()))
+        .build())
 }
 
 /// PromQL over the tool-call metrics and the SLO metrics.

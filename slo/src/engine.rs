@@ -28,6 +28,9 @@ use crate::spec::{Budgeting, SloSpec};
 /// Milliseconds since the epoch, now (injectable for tests).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// Whether this engine is the one that alerts (see [`SloEngineBuilder::leader`]).
+pub type Leader = Arc<dyn Fn() -> bool + Send + Sync>;
+
 pub fn system_clock() -> Clock {
     Arc::new(|| chrono::Utc::now().timestamp_millis())
 }
@@ -85,6 +88,7 @@ struct Inner {
     files: Option<Arc<FileWriter>>,
     status_rows: Mutex<(Vec<RecordBatch>, i64)>,
     http: reqwest::Client,
+    leader: Leader,
 }
 
 /// A running (or test-driven) SLO engine; cheap to clone.
@@ -103,6 +107,7 @@ pub struct SloEngineBuilder {
     files: Option<Arc<FileWriter>>,
     metrics: SloMetrics,
     clock: Clock,
+    leader: Leader,
 }
 
 impl SloEngineBuilder {
@@ -136,8 +141,17 @@ impl SloEngineBuilder {
         self
     }
 
+    /// Whether this engine alerts: moves and saves the alert book, notifies,
+    /// and writes `slo_status` (default: always). Of the processes sharing a
+    /// data directory only one should; an engine that does not still evaluates
+    /// (for the APIs) and shows the alerts as the one that does saved them.
+    pub fn leader(mut self, leader: Leader) -> Self {
+        self.leader = leader;
+        self
+    }
+
     pub fn build(self) -> SloEngine {
-        let Self { ctx, dir, specs, cfg, book, files, metrics, clock } = self;
+        let Self { ctx, dir, specs, cfg, book, files, metrics, clock, leader } = self;
         metrics.slos.set(specs.len() as i64);
         let n = specs.len();
         SloEngine {
@@ -155,6 +169,7 @@ impl SloEngineBuilder {
                 files,
                 status_rows: Mutex::new((Vec::new(), 0)),
                 http: reqwest::Client::new(),
+                leader,
             }),
         }
     }
@@ -177,6 +192,7 @@ impl SloEngine {
             files: None,
             metrics: SloMetrics::default(),
             clock: system_clock(),
+            leader: Arc::new(|| true),
         }
     }
 
@@ -245,6 +261,7 @@ impl SloEngine {
             external_url: self.inner.cfg.external_url.clone(),
             metrics: self.inner.metrics.clone(),
             now_ms: Arc::new(move || clock()),
+            leader: self.inner.leader.clone(),
         }
     }
 
@@ -262,18 +279,27 @@ impl SloEngine {
             let statuses: Vec<SloStatus> = self.inner.specs.iter().zip(&t.series).map(|(s, series)| evaluate(s, series, now_ms)).collect();
             (statuses, read)
         };
-        let desired: Vec<_> = self.inner.specs.iter().zip(&statuses).flat_map(|(s, st)| rules::desired(s, st)).collect();
-        let names: BTreeSet<String> = self.inner.specs.iter().map(|s| s.name.clone()).collect();
+        let leading = (self.inner.leader)();
         let alerts = {
             let mut book = self.inner.book.lock().unwrap_or_else(|p| p.into_inner());
-            let receivers: Vec<String> = self.inner.cfg.receivers.iter().map(|r| r.name.clone()).collect();
-            let changed = book.apply(&desired, &names, now_ms) | book.collect_garbage(&receivers, now_ms);
-            if changed {
-                book.save()?;
+            if leading {
+                let desired: Vec<_> = self.inner.specs.iter().zip(&statuses).flat_map(|(s, st)| rules::desired(s, st)).collect();
+                let names: BTreeSet<String> = self.inner.specs.iter().map(|s| s.name.clone()).collect();
+                let receivers: Vec<String> = self.inner.cfg.receivers.iter().map(|r| r.name.clone()).collect();
+                let changed = book.apply(&desired, &names, now_ms) | book.collect_garbage(&receivers, now_ms);
+                if changed {
+                    book.save()?;
+                }
+            } else {
+                // The leading process moves the alerts; show them as it saved them.
+                book.reload()?;
             }
             book.alerts().cloned().collect::<Vec<_>>()
         };
         self.inner.metrics.firing.set(alerts.iter().filter(|a| a.state == AlertState::Firing).count() as i64);
+        if !leading {
+            return Ok(self.finish_evaluation(started, now_ms, statuses, partitions_read));
+        }
         self.inner.wake.send_modify(|n| *n += 1);
         if let Some(am) = self.inner.cfg.alertmanager.clone() {
             let (client, interval, url) = (self.inner.http.clone(), self.inner.cfg.interval, self.inner.cfg.external_url.clone());
@@ -284,11 +310,16 @@ impl SloEngine {
             });
         }
         self.record_status(&statuses, now_ms)?;
+        Ok(self.finish_evaluation(started, now_ms, statuses, partitions_read))
+    }
+
+    /// Times an evaluation and keeps it as the last one.
+    fn finish_evaluation(&self, started: Instant, now_ms: i64, statuses: Vec<SloStatus>, partitions_read: usize) -> Evaluation {
         let took = started.elapsed();
         self.inner.metrics.evaluation_seconds.observe(took.as_secs_f64());
         let eval = Evaluation { at_ms: now_ms, took, statuses, partitions_read };
         *self.inner.last.write().unwrap_or_else(|p| p.into_inner()) = eval.clone();
-        Ok(eval)
+        eval
     }
 
     /// Re-reads the rollup hours that changed since the last look and are within

@@ -11,6 +11,7 @@ use toolpulse_ingest::{IngestMetrics, IngestWriter};
 use toolpulse_schemas::DecodeLimits;
 use toolpulse_serve::{Config, ConfigOverrides};
 use toolpulse_storage::props::WriteOptions;
+use toolpulse_storage::sharing::StoreLead;
 use toolpulse_storage::superseded::{SUPERSEDED_GRACE, purge_superseded};
 use toolpulse_storage::{DataDir, FileWriter};
 
@@ -50,7 +51,13 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
         report.lines as f64 / secs
     );
     // Summaries of hours this import added to replace older ones; what earlier
-    // runs superseded goes once its grace has passed, as the server does.
+    // runs superseded goes once its grace has passed, as the server does. A
+    // server leading the directory does both itself.
+    let lead = StoreLead::new(files.data_dir());
+    if !lead.try_hold()? {
+        eprintln!("latency_1m: left to the server leading {}", cfg.data_dir.display());
+        return Ok(());
+    }
     let summary = tokio::task::spawn_blocking(move || {
         let summary = summarize(&files)?;
         purge_superseded(files.data_dir(), SUPERSEDED_GRACE)?;

@@ -152,8 +152,8 @@ impl DataDir {
         self.root.join("_state")
     }
 
-    /// Creates the root, staging and table directories, and empties staging of files
-    /// a crash left behind.
+    /// Creates the root, staging and table directories, and clears from staging
+    /// what writers that are gone left behind (another process's files stay).
     pub fn create(&self) -> Result<(), StoreError> {
         for dir in [self.root.clone(), self.staging_dir(), self.state_dir()] {
             fs::create_dir_all(&dir).map_err(StoreError::io("create", &dir))?;
@@ -162,10 +162,7 @@ impl DataDir {
             let dir = self.table_dir(t);
             fs::create_dir_all(&dir).map_err(StoreError::io("create", &dir))?;
         }
-        let staging = self.staging_dir();
-        for entry in fs::read_dir(&staging).map_err(StoreError::io("list", &staging))?.flatten() {
-            let _ = fs::remove_file(entry.path());
-        }
+        crate::sharing::sweep_staging(self)?;
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! The Parquet store. Tables live under `<data_dir>/<table>/date=YYYY-MM-DD/hour=HH/`
-//! (hive style); files appear atomically (written to `_staging/`, fsynced, renamed),
+//! (hive style); files appear atomically (written to the writer's own folder under `_staging/`, fsynced, renamed),
 //! rows are sorted within a file, and every file carries metadata saying which
 //! flush wrote it.
 
@@ -9,6 +9,7 @@ pub mod error;
 pub mod layout;
 pub mod props;
 pub mod recovery;
+pub mod sharing;
 pub mod sort;
 pub mod stored_form;
 pub mod superseded;

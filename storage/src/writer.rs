@@ -1,11 +1,12 @@
 //! Writes batches as Parquet files that appear atomically: each file is written
-//! under `_staging/`, fsynced, renamed into its hour partition, and the directory
-//! is fsynced, so a reader never sees half a file and a crash never loses an
-//! acknowledged one.
+//! in the writer's own folder under `_staging/`, fsynced, renamed into its hour
+//! partition, and the directory is fsynced, so a reader never sees half a file
+//! and a crash never loses an acknowledged one.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::record_batch::RecordBatch;
@@ -17,6 +18,7 @@ use crate::encode::write_row_groups;
 use crate::error::StoreError;
 use crate::layout::{DataDir, HourPartition, Table};
 use crate::props::{WriteOptions, writer_properties};
+use crate::sharing::WriterStaging;
 use crate::sort::sort_for_write;
 use crate::stored_form::to_stored;
 
@@ -37,6 +39,8 @@ pub struct FileWriter {
     writer_id: String,
     seq: AtomicU64,
     opts: WriteOptions,
+    /// This writer's folder under `_staging/`, claimed at the first write.
+    staging: Mutex<Option<WriterStaging>>,
 }
 
 /// Footer metadata key naming the writer and flush that produced a file.
@@ -45,7 +49,17 @@ pub const META_FLUSH: &str = "toolpulse.flush";
 impl FileWriter {
     pub fn new(dir: DataDir, opts: WriteOptions) -> Self {
         let writer_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        Self { dir, writer_id, seq: AtomicU64::new(0), opts }
+        Self { dir, writer_id, seq: AtomicU64::new(0), opts, staging: Mutex::new(None) }
+    }
+
+    /// This writer's staging folder, claimed on first use.
+    fn staging_dir(&self) -> Result<PathBuf, StoreError> {
+        let mut staging = self.staging.lock().unwrap_or_else(|p| p.into_inner());
+        let claimed = match &mut *staging {
+            Some(claimed) => claimed,
+            None => staging.insert(WriterStaging::claim(&self.dir, &self.writer_id)?),
+        };
+        Ok(claimed.dir().to_owned())
     }
 
     pub fn data_dir(&self) -> &DataDir {
@@ -96,7 +110,7 @@ impl FileWriter {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let now_ms = chrono::Utc::now().timestamp_millis();
         let name = format!("{now_ms}-{}-{seq:06}{tag}.parquet", self.writer_id);
-        let staging = self.dir.staging_dir().join(format!("{name}.tmp"));
+        let staging = self.staging_dir()?.join(format!("{name}.tmp"));
         let final_dir = self.dir.partition_dir(table, partition);
         let final_path = final_dir.join(&name);
 

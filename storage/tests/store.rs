@@ -34,6 +34,16 @@ fn store() -> (tempfile::TempDir, DataDir, FileWriter) {
     (tmp, dir, w)
 }
 
+/// Every file below `dir`, at any depth.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(files_under(&path)) } else { out.push(path) }
+    }
+    out
+}
+
 fn read(path: &std::path::Path) -> (Vec<RecordBatch>, parquet::file::metadata::ParquetMetaData) {
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
     let meta = builder.metadata().as_ref().clone();
@@ -51,7 +61,8 @@ fn one_sorted_zstd_file_per_hour_and_nothing_left_in_staging() {
         .map(|f| f.path.strip_prefix(tmp.path()).unwrap().parent().unwrap().to_string_lossy().into_owned())
         .collect();
     assert_eq!(rel, ["tool_calls/date=2025-11-25/hour=10", "tool_calls/date=2025-11-25/hour=11"]);
-    assert_eq!(std::fs::read_dir(dir.staging_dir()).unwrap().count(), 0);
+    let staged = files_under(&dir.staging_dir());
+    assert!(staged.iter().all(|p| p.extension().is_some_and(|e| e == "lock")), "left in staging: {staged:?}");
 
     let (batches, meta) = read(&files[0].path);
     let events = events_from_batch(&batches[0]).unwrap();

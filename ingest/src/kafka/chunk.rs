@@ -10,9 +10,10 @@ use std::time::Instant;
 use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 use toolpulse_schemas::timestamp::now_ns;
-use toolpulse_schemas::{DeadLetter, DeadLetterSource, DecodeLimits, EventBatchBuilder, decode_event};
+use toolpulse_schemas::{DeadLetter, DeadLetterSource, DecodeError, DecodeLimits, EventBatchBuilder, Reason, decode_event};
 
 use super::offsets::{NextOffsets, record};
+use crate::body::{DecodeContext, decode_body, holds_several_events};
 use crate::metrics::IngestMetrics;
 use crate::writer::Submission;
 
@@ -94,8 +95,8 @@ impl Chunk {
         let mut sub = Submission { source: "kafka", ..Submission::default() };
         for part in parts {
             metrics.accept("kafka", part.accepted);
-            for (code, dead) in part.dead {
-                metrics.reject("kafka", code);
+            for dead in part.dead {
+                metrics.reject("kafka", &dead.error_code);
                 sub.dead.push(dead);
             }
             sub.events.extend(part.events);
@@ -120,20 +121,44 @@ impl Chunk {
 
     fn decode_part(&self, messages: &[Origin], limits: &DecodeLimits, now: i64) -> Decoded {
         let mut builder = EventBatchBuilder::with_capacity(messages.len());
-        let mut dead = Vec::new();
+        let mut out = Decoded::default();
         for m in messages {
             let payload = &self.payloads[m.payload.clone()];
             match decode_event(payload, limits, now) {
                 Ok(e) => builder.append(&e),
+                Err(err) if is_not_one_event(&err) && holds_several_events(payload) => {
+                    self.decode_several(m, payload, limits, now, &mut out);
+                }
                 Err(err) => {
-                    let source = DeadLetterSource::Kafka { topic: self.topics[m.topic].clone(), partition: m.partition, offset: m.offset };
-                    dead.push((err.reason.code(), DeadLetter::from_error(now, source, &err, payload)));
+                    let source = self.source(m, None);
+                    out.dead.push(DeadLetter::from_error(now, source, &err, payload));
                 }
             }
         }
-        let accepted = builder.len() as u64;
-        let events = if builder.is_empty() { None } else { Some(builder.finish()) };
-        Decoded { events, dead, accepted }
+        out.accepted += builder.len() as u64;
+        if !builder.is_empty() {
+            out.events.push(builder.finish());
+        }
+        out
+    }
+
+    /// A message holding several events (a JSON array, or NDJSON), decoded as an
+    /// HTTP body is; its dead letters name the message and the event's line.
+    fn decode_several(&self, m: &Origin, payload: &[u8], limits: &DecodeLimits, now: i64, out: &mut Decoded) {
+        let ctx = DecodeContext { limits: limits.clone(), now_ns: now, request_id: String::new() };
+        let several = decode_body(payload, &ctx);
+        out.accepted += several.accepted as u64;
+        out.events.extend(several.events);
+        for mut dead in several.dead {
+            if let DeadLetterSource::Http { line, .. } = dead.source {
+                dead.source = self.source(m, Some(line));
+            }
+            out.dead.push(dead);
+        }
+    }
+
+    fn source(&self, m: &Origin, line: Option<u64>) -> DeadLetterSource {
+        DeadLetterSource::Kafka { topic: self.topics[m.topic].clone(), partition: m.partition, offset: m.offset, line }
     }
 }
 
@@ -165,8 +190,15 @@ impl Decoding {
 }
 
 /// One task's share of a chunk.
+#[derive(Default)]
 struct Decoded {
-    events: Option<RecordBatch>,
-    dead: Vec<(&'static str, DeadLetter)>,
+    events: Vec<RecordBatch>,
+    dead: Vec<DeadLetter>,
     accepted: u64,
+}
+
+/// Whether a message failed to decode as it would if it held several events
+/// rather than one (see [`holds_several_events`]).
+fn is_not_one_event(err: &DecodeError) -> bool {
+    matches!(err.reason, Reason::InvalidJson { .. } | Reason::NotAnObject | Reason::EventTooLarge { .. })
 }

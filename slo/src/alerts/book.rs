@@ -47,6 +47,14 @@ impl AlertBook {
         Ok(AlertBook { path: Some(path.to_owned()), alerts })
     }
 
+    /// Reads the book again from its file, as another process saved it.
+    pub fn reload(&mut self) -> Result<(), SloError> {
+        if let Some(path) = &self.path {
+            *self = Self::open(&path.clone())?;
+        }
+        Ok(())
+    }
+
     pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
         self.alerts.values()
     }

@@ -26,6 +26,8 @@ pub struct DeliveryContext {
     pub external_url: String,
     pub metrics: SloMetrics,
     pub now_ms: crate::engine::Clock,
+    /// Whether this process sends (only the leading one of a shared data directory does).
+    pub leader: crate::engine::Leader,
 }
 
 /// The groups `receiver` must be sent now: per SLO, the alerts it has not heard
@@ -63,9 +65,11 @@ pub async fn run(r: ReceiverConfig, ctx: DeliveryContext, mut wake: watch::Recei
     };
     let mut attempt: u32 = 0;
     loop {
-        let groups = {
+        let groups = if (ctx.leader)() {
             let book = ctx.book.lock().unwrap_or_else(|p| p.into_inner());
             due_groups(&book, &r, (ctx.now_ms)())
+        } else {
+            BTreeMap::new()
         };
         let mut failed = false;
         for (slo, alerts) in groups {
