@@ -1,9 +1,10 @@
 //! Background jobs of the server: periodic compaction of the store's tables
 //! (rollup rows combined per minute and key as their files merge), keeping
-//! `latency_1m` up to date with `rollups_1m`, and removing the files both
-//! superseded once their grace has passed. They run in one task, one after the
-//! other, so a summary never reads files a merge is removing, and only in the
-//! process that leads the data directory, so two never merge the same files.
+//! `latency_1m` up to date with `rollups_1m`, removing the files both
+//! superseded once their grace has passed, and clearing what dead writers left
+//! in staging. They run in one task, one after the other, so a summary never
+//! reads files a merge is removing, and only in the process that leads the
+//! data directory, so two never merge the same files.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Interval, MissedTickBehavior};
 use toolpulse_ingest::latency_summary::{SummaryReport, summarize};
 use toolpulse_storage::compact::{CompactionPolicy, CompactionReport, compact_table_with, finish_interrupted_merges};
+use toolpulse_storage::sharing::sweep_staging;
 use toolpulse_storage::superseded::{SUPERSEDED_GRACE, purge_superseded};
 use toolpulse_storage::{DataDir, FileWriter, StoreError, Table};
 
@@ -48,6 +50,12 @@ pub fn spawn_maintenance(files: Arc<FileWriter>, cfg: CompactionConfig, lead: Ar
             let pass = tokio::task::spawn_blocking(move || {
                 if took_lead && let Err(e) = finish_interrupted(files.data_dir()) {
                     tracing::warn!(error = %e, "finishing interrupted merges failed; compaction will retry them");
+                }
+                // What the writers of processes that died since left in staging.
+                match sweep_staging(files.data_dir()) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(entries = n, "removed what dead writers left in staging"),
+                    Err(e) => tracing::warn!(error = %e, "clearing staging failed; will retry"),
                 }
                 let compacted = compact.then(|| compact_all(&files));
                 let summary = summarize(&files);

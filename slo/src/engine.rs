@@ -2,7 +2,9 @@
 //! from the rollups (re-reading only the hour partitions that changed since the
 //! last look, so late data is picked up whatever its age), evaluates every SLO,
 //! moves alerts through their lifecycle, wakes the webhook receivers, pushes to
-//! Alertmanager, and appends the figures to the `slo_status` table.
+//! Alertmanager, and appends the figures to the `slo_status` table. Of several
+//! servers on one data directory only the leading one does the last four; the
+//! others evaluate for their APIs and show the alerts the leader saved.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};

@@ -37,10 +37,12 @@ fn try_lock_file(path: &Path) -> Result<Option<File>, StoreError> {
     }
 }
 
-/// A writer's own staging folder, claimed for as long as this value lives.
+/// A writer's own staging folder, claimed for as long as this value lives, and
+/// removed (with its lock file) when it is dropped.
 #[derive(Debug)]
 pub struct WriterStaging {
     dir: PathBuf,
+    lock_path: PathBuf,
     _lock: File,
 }
 
@@ -63,11 +65,20 @@ impl WriterStaging {
             .ok_or_else(|| StoreError::Invalid(format!("{}: the staging folder of writer {writer_id} is already claimed", lock_path.display())))?;
         let dir = root.join(writer_id);
         fs::create_dir_all(&dir).map_err(StoreError::io("create", &dir))?;
-        Ok(Self { dir, _lock: lock })
+        Ok(Self { dir, lock_path, _lock: lock })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+impl Drop for WriterStaging {
+    fn drop(&mut self) {
+        // Still locked here: a sweep cannot take the folder meanwhile, and a
+        // lock taken later on the removed file is seen to guard nothing.
+        let _ = fs::remove_dir_all(&self.dir);
+        let _ = fs::remove_file(&self.lock_path);
     }
 }
 

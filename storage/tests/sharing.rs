@@ -52,19 +52,29 @@ fn a_process_starting_on_the_store_leaves_a_living_writers_unpublished_file_alon
 #[test]
 fn what_a_dead_writer_left_in_staging_is_cleared_at_the_next_start() {
     let (_tmp, dir) = store();
-    let dead = FileWriter::new(dir.clone(), WriteOptions::default());
-    let staged = dead.stage_file(Table::ToolCalls, HourPartition::of_ns(T0), &batch(10), &[], "").unwrap();
-    // A crash: neither the staged file's cleanup nor the writer's drop runs, but
-    // the kernel releases the writer's lock (here: the writer is dropped).
-    std::mem::forget(staged);
-    drop(dead);
-    fs::write(dir.staging_dir().join("1764064800000-0123456789ab-000001.parquet.tmp"), b"left by an older version").unwrap();
-    assert_eq!(entries(&dir.staging_dir()), 3, "the dead writer's folder and lock, and the loose file");
+    // What a writer killed mid-write leaves: its folder with a half-written
+    // file, and its lock file, which the kernel unlocked at its death.
+    let staging = dir.staging_dir();
+    fs::create_dir(staging.join("0123456789ab")).unwrap();
+    fs::write(staging.join("0123456789ab/1764064800000-0123456789ab-000001.parquet.tmp"), b"PAR1 half").unwrap();
+    fs::write(staging.join("0123456789ab.lock"), b"").unwrap();
+    // And a loose file, as versions before writer folders left.
+    fs::write(staging.join("1764064800000-ba9876543210-000001.parquet.tmp"), b"PAR1 half").unwrap();
 
     DataDir::new(dir.root()).create().unwrap();
 
-    assert_eq!(entries(&dir.staging_dir()), 0);
+    assert_eq!(entries(&staging), 0);
     assert!(dir.list_files(Table::ToolCalls).unwrap().is_empty());
+}
+
+#[test]
+fn a_writer_that_ends_takes_its_staging_folder_with_it() {
+    let (_tmp, dir) = store();
+    let writer = FileWriter::new(dir.clone(), WriteOptions::default());
+    writer.write(Table::ToolCalls, &[batch(10)], &[]).unwrap();
+    assert_eq!(entries(&dir.staging_dir()), 2, "the writer's folder and lock file");
+    drop(writer);
+    assert_eq!(entries(&dir.staging_dir()), 0);
 }
 
 #[test]

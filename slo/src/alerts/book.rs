@@ -49,8 +49,8 @@ impl AlertBook {
 
     /// Reads the book again from its file, as another process saved it.
     pub fn reload(&mut self) -> Result<(), SloError> {
-        if let Some(path) = &self.path {
-            *self = Self::open(&path.clone())?;
+        if let Some(path) = self.path.clone() {
+            *self = Self::open(&path)?;
         }
         Ok(())
     }
