@@ -61,7 +61,7 @@ fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
 }
 
 /// Runs the Python SDK's exporter (`tests/peers/otlp_send.py`) against `s` with
-/// the given compression; returns the tool calls it says it made.
+/// the given compression (or encoding); returns the tool calls it says it made.
 async fn python_sdk_export(s: &RunningServer, compression: &'static str) -> Vec<Value> {
     let endpoint = match compression {
         "grpc" => format!("http://{}", s.otlp_grpc_addr.unwrap()),
@@ -78,9 +78,20 @@ async fn python_sdk_export(s: &RunningServer, compression: &'static str) -> Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_spans_become_tool_calls_spans_and_chains() {
+    spans_become_tool_calls_spans_and_chains("gzip").await;
+}
+
+/// The same spans as protobuf's canonical JSON (`json_format`): ids in base64,
+/// enums by name, 64-bit integers as strings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_in_protobufs_canonical_json_become_the_same_tool_calls() {
+    spans_become_tool_calls_spans_and_chains("protojson").await;
+}
+
+async fn spans_become_tool_calls_spans_and_chains(mode: &'static str) {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path()).await;
-    let expected = python_sdk_export(&s, "gzip").await;
+    let expected = python_sdk_export(&s, mode).await;
 
     // The SDK's exporter waits for our answer, which comes once the rows are durable.
     let rows = sql(&s, "SELECT encode(CAST(trace_id AS BYTEA), 'hex') AS t, encode(CAST(span_id AS BYTEA), 'hex') AS s, server, tool, outcome, chain_depth, agent_id, protocol_version, transport, input_tokens, output_tokens, route FROM tool_calls").await;

@@ -2,11 +2,14 @@
 OTLP/HTTP exporter (protobuf), or its OTLP/gRPC exporter, shaped by the MCP
 semantic conventions.
 
-usage: otlp_send.py ENDPOINT TOKEN [gzip|deflate|none|grpc]
+usage: otlp_send.py ENDPOINT TOKEN [gzip|deflate|none|grpc|protojson]
 
 With `grpc`, ENDPOINT is the gRPC address (`http://127.0.0.1:4317`) and the
 exporter sends gzip-compressed exports with the token as `authorization`
-metadata.
+metadata. With `protojson`, the SDK's own encoding of the spans is sent as
+JSON by protobuf's canonical mapping (`google.protobuf.json_format`), as tools
+that serialize the OTLP messages themselves send it: ids in base64, enums by
+name, 64-bit integers as strings.
 
 Prints one JSON line per tool call it made: its trace and span ids, and the
 outcome and chain depth toolpulse should record.
@@ -24,7 +27,26 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 endpoint, token = sys.argv[1], sys.argv[2]
 mode = sys.argv[3] if len(sys.argv) > 3 else "gzip"
-if mode == "grpc":
+if mode == "protojson":
+    import urllib.request
+
+    from google.protobuf import json_format
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class ProtoJsonExporter(SpanExporter):
+        def export(self, spans):
+            body = json_format.MessageToJson(encode_spans(spans)).encode()
+            req = urllib.request.Request(endpoint, data=body, method="POST", headers={
+                "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(req) as r:
+                return SpanExportResult.SUCCESS if r.status == 200 else SpanExportResult.FAILURE
+
+        def shutdown(self):
+            pass
+
+    exporter = ProtoJsonExporter()
+elif mode == "grpc":
     from grpc import Compression as GrpcCompression
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 
