@@ -2,14 +2,15 @@
 //! columns, so that one flush becomes one sorted file per hour. Strings and
 //! integers (all sort columns today) are sorted through integer keys; anything
 //! else through arrow's general lexicographic sort. The order is computed from
-//! the key columns alone; every column is then copied into it once, the
-//! columns of a large flush in parallel.
+//! the key columns alone; every column is then copied into it once, straight
+//! from the batches it came in, the columns of a large flush in parallel.
 
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchOptions, UInt32Array};
-use arrow::compute::{SortColumn, cast, concat, concat_batches, lexsort_to_indices, take};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanBufferBuilder, FixedSizeBinaryArray, Int64Array, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::buffer::NullBuffer;
+use arrow::compute::{SortColumn, cast, concat_batches, interleave, lexsort_to_indices, take};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimestampNanosecondType};
 use arrow::error::ArrowError;
 
@@ -56,18 +57,47 @@ fn key_columns(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch, Sto
     Ok(concat_batches(&projected[0].schema(), &projected)?)
 }
 
-/// Every column of `batches`, concatenated and put in `order`. Each column is
-/// concatenated and taken on its own, so the columns of a large flush are
-/// copied in parallel, and one column at a time is held twice.
+/// Every column of `batches` put in `order` (row numbers counted across the
+/// batches in turn). Each column is copied once, from its batches straight
+/// into place, and the columns of a large flush are copied in parallel.
 fn gather(schema: &SchemaRef, batches: &[RecordBatch], order: &UInt32Array) -> Result<RecordBatch, StoreError> {
+    let sources: Vec<(usize, usize)> = if batches.len() == 1 {
+        Vec::new()
+    } else {
+        let origins: Vec<(usize, usize)> =
+            batches.iter().enumerate().flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r))).collect();
+        order.values().iter().map(|&row| origins[row as usize]).collect()
+    };
     let column = |c: usize| -> Result<ArrayRef, ArrowError> {
         let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
-        let whole = if parts.len() == 1 { batches[0].column(c).clone() } else { concat(&parts)? };
-        take(&whole, order, None)
+        match parts[0].data_type() {
+            _ if parts.len() == 1 => take(parts[0], order, None),
+            // arrow's interleave copies these one value at a time through
+            // `MutableArrayData`, several times slower than a plain gather.
+            DataType::FixedSizeBinary(_) => interleave_fixed_size(&parts, &sources),
+            _ => interleave(&parts, &sources),
+        }
     };
     let columns = map_columns(order.len(), (0..schema.fields().len()).collect(), column)?;
     let options = RecordBatchOptions::new().with_row_count(Some(order.len()));
     Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
+}
+
+/// The values of fixed-size binary `parts` at `sources` ((part, row) pairs), in turn.
+fn interleave_fixed_size(parts: &[&dyn Array], sources: &[(usize, usize)]) -> Result<ArrayRef, ArrowError> {
+    let parts: Vec<&FixedSizeBinaryArray> = parts.iter().map(|p| p.as_fixed_size_binary()).collect();
+    let width = parts[0].value_length();
+    let mut values = Vec::with_capacity(sources.len() * width as usize);
+    let mut validity = parts.iter().any(|p| p.null_count() > 0).then(|| BooleanBufferBuilder::new(sources.len()));
+    for &(part, row) in sources {
+        // A null slot still holds `width` bytes (zeros), so every row copies alike.
+        values.extend_from_slice(parts[part].value(row));
+        if let Some(v) = validity.as_mut() {
+            v.append(parts[part].is_valid(row));
+        }
+    }
+    let nulls = validity.map(|mut v| NullBuffer::new(v.finish()));
+    Ok(Arc::new(FixedSizeBinaryArray::try_new(width, values.into(), nulls)?))
 }
 
 /// The general path, for sort columns that [`RowKeys`] cannot key: the row
@@ -247,6 +277,7 @@ mod tests {
             Field::new("tool", DataType::Utf8, false),
             Field::new("timestamp", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
             Field::new("id", DataType::UInt32, false),
+            Field::new("id_bytes", DataType::FixedSizeBinary(4), true),
         ]));
         let mut x = seed;
         let mut next = move || {
@@ -265,6 +296,7 @@ mod tests {
                 Arc::new(rows.iter().map(|r| Some(r.1.clone())).collect::<StringArray>()),
                 Arc::new(TimestampNanosecondArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>()).with_timezone("UTC")),
                 Arc::new(UInt32Array::from_iter_values(first_id..first_id + n as u32)),
+                Arc::new(FixedSizeBinaryArray::try_from_sparse_iter_with_size((first_id..first_id + n as u32).map(|id| (id % 11 != 0).then(|| id.to_le_bytes())), 4).unwrap()),
             ],
         )
         .unwrap()
@@ -284,6 +316,11 @@ mod tests {
         let mut ids: Vec<u32> = fast.column(3).as_primitive::<arrow::datatypes::UInt32Type>().values().to_vec();
         ids.sort_unstable();
         assert_eq!(ids, (0..1200).collect::<Vec<_>>(), "every row once");
+        let bytes = fast.column(4).as_fixed_size_binary();
+        for (row, id) in fast.column(3).as_primitive::<arrow::datatypes::UInt32Type>().values().iter().enumerate() {
+            let expected = (id % 11 != 0).then(|| id.to_le_bytes());
+            assert_eq!(bytes.is_valid(row).then(|| bytes.value(row)), expected.as_ref().map(|b| &b[..]), "row {row} keeps its id bytes");
+        }
         assert!(slices.len() >= 3 && slices.windows(2).all(|w| w[0].partition < w[1].partition && w[0].rows.end == w[1].rows.start));
         assert_eq!(slices.last().unwrap().rows.end, 1200);
     }
