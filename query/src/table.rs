@@ -100,17 +100,19 @@ impl TableProvider for StoreTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        // Listed again when a swap of files overlapped the listing (waiting
-        // out a swap under way), up to SWAP_WAIT; then as listed.
+        // Listed again when a swap of files in this process overlapped the
+        // listing (waiting out a swap under way here or in another process
+        // sharing the directory, which cannot begin one while `stable` lives),
+        // up to SWAP_WAIT; then as listed.
         let deadline = Instant::now() + SWAP_WAIT;
         loop {
-            let seq = self.swaps.stable();
-            if seq.is_none() && Instant::now() < deadline {
+            let stable = self.swaps.stable();
+            if stable.is_none() && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             }
             let plan = self.scan_listed(state, projection, filters, limit).await?;
-            if seq.is_some_and(|seq| self.swaps.unchanged_since(seq)) || Instant::now() >= deadline {
+            if stable.as_ref().is_some_and(|s| self.swaps.unchanged_since(s)) || Instant::now() >= deadline {
                 return Ok(plan);
             }
         }

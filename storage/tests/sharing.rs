@@ -1,16 +1,20 @@
 //! Several processes on one data directory: a process starting on it clears
-//! only what dead writers left in staging, and one process at a time leads.
+//! only what dead writers left in staging, one process at a time leads, and
+//! one process's file swaps and another's listings keep apart.
 //! Each `FileWriter` and `StoreLead` below opens its own lock files, so the
-//! kernel treats them as it treats separate processes.
+//! kernel treats them as it treats separate processes; the other side of a
+//! swap is a real process, `flock(1)` from util-linux.
 
 use std::fs;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use toolpulse_schemas::{AuditEvent, EventBatchBuilder, EventId, Outcome};
 use toolpulse_storage::layout::HourPartition;
 use toolpulse_storage::props::WriteOptions;
 use toolpulse_storage::sharing::StoreLead;
+use toolpulse_storage::swap::SwapSequence;
 use toolpulse_storage::{DataDir, FileWriter, Table};
 
 const T0: i64 = 1_764_064_800_000_000_000;
@@ -91,4 +95,64 @@ fn one_process_leads_at_a_time_and_another_takes_over_when_it_is_gone() {
 
     assert!(second.try_hold().unwrap(), "free once its holder is gone");
     assert!(second.is_held());
+}
+
+/// The lock that keeps swaps in one process and listings in another apart.
+fn swap_lock(dir: &DataDir) -> std::path::PathBuf {
+    dir.state_dir().join("swap.lock")
+}
+
+/// `flock(1)` (util-linux) taking the swap lock in a process of its own,
+/// without waiting: whether it could.
+fn other_process_could_swap(dir: &DataDir) -> bool {
+    let status = std::process::Command::new("flock").args(["--exclusive", "--nonblock"]).arg(swap_lock(dir)).arg("true").status().unwrap();
+    status.success()
+}
+
+#[test]
+fn a_swap_in_another_process_holds_off_listings_here_until_it_ends() {
+    let (_tmp, dir) = store();
+    let swaps = SwapSequence::of(&dir);
+    assert!(swaps.stable().is_some(), "nothing swaps yet");
+
+    // Another process mid-swap: `flock(1)` holding the lock while its `cat`
+    // runs, which ends when its input is closed.
+    let mut other = std::process::Command::new("flock")
+        .args(["--exclusive", "--close"])
+        .arg(swap_lock(&dir))
+        .arg("cat")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while swaps.stable().is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(swaps.stable().is_none(), "a listing here waits while another process swaps");
+
+    drop(other.stdin.take());
+    assert!(other.wait().unwrap().success());
+    let stable = swaps.stable().expect("listings go on once the other process's swap ended");
+    assert!(swaps.unchanged_since(&stable));
+}
+
+#[test]
+fn a_listing_here_holds_off_another_processs_swap_until_it_ends() {
+    let (_tmp, dir) = store();
+    let swaps = SwapSequence::of(&dir);
+    let listing = swaps.stable().unwrap();
+    assert!(!other_process_could_swap(&dir), "no swap elsewhere while this process lists");
+    drop(listing);
+    assert!(other_process_could_swap(&dir), "the swap goes ahead once the listing ended");
+
+    // And this process's own swap holds other processes' listings off (as the
+    // shared lock `flock --shared` stands for).
+    let swap = swaps.begin();
+    let listing_elsewhere = |dir: &DataDir| {
+        let status = std::process::Command::new("flock").args(["--shared", "--nonblock"]).arg(swap_lock(dir)).arg("true").status().unwrap();
+        status.success()
+    };
+    assert!(!listing_elsewhere(&dir), "another process does not list during this swap");
+    drop(swap);
+    assert!(listing_elsewhere(&dir));
 }
