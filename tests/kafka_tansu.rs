@@ -34,7 +34,11 @@ fn log_of(data_dir: &Path) -> PathBuf {
 fn ingester(brokers: &str, data_dir: &Path) -> ChildGuard {
     let log = std::fs::File::create(log_of(data_dir)).unwrap();
     let config = data_dir.with_extension("toml");
-    std::fs::write(&config, "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n").unwrap();
+    // A short session, so a member that is gone is noticed soon, with a
+    // heartbeat every second: a busy machine must miss six in a row before a
+    // living member is dropped (at librdkafka's default of one per 3 s, a
+    // single late heartbeat could move every partition to the other member).
+    std::fs::write(&config, "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n").unwrap();
     ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_toolpulse"))
             .args(["serve", "--listen", "127.0.0.1:0", "--pg-listen", "off", "--otlp-grpc-listen", "off", "--kafka-brokers", brokers, "--kafka-topics", TOPIC, "--kafka-group", GROUP])
