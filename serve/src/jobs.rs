@@ -34,7 +34,8 @@ pub fn spawn_maintenance(files: Arc<FileWriter>, cfg: CompactionConfig, lead: Ar
         let mut compaction_tick = ticker(cfg.interval);
         let mut summary_tick = ticker(cfg.summary_interval);
         compaction_tick.tick().await;
-        let mut leading = false;
+        // A server that took the lead at its start finished interrupted merges then.
+        let mut leading = lead.is_held();
         loop {
             let compact = tokio::select! {
                 _ = compaction_tick.tick(), if cfg.enabled => true,

@@ -37,4 +37,9 @@ impl Lead {
         }
         held
     }
+
+    /// Whether this process leads now (without trying to take the lead).
+    pub fn is_held(&self) -> bool {
+        self.lock.is_held()
+    }
 }
