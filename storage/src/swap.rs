@@ -11,7 +11,7 @@
 //!   here, and a swap waits for the listings of other processes to end.
 //!
 //! Readers wait for a swap (a few renames and fsyncs) at most; a swap waits at
-//! most [`SWAP_LOCK_WAIT`] for other processes' listings, then goes ahead.
+//! most [`SWAP_LOCK_WAIT`] for the listings under way, then goes ahead.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -25,8 +25,8 @@ use crate::layout::DataDir;
 /// The file whose lock keeps other processes' listings and swaps apart.
 const SWAP_LOCK_FILE: &str = "swap.lock";
 
-/// How long a swap waits for other processes' listings (a few reads of
-/// directories each) before it goes ahead without their exclusion.
+/// How long a swap waits for listings under way (a few reads of directories
+/// each) before it goes ahead without holding other processes' off.
 pub const SWAP_LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// The swap sequence of one data directory (shared by every handle on it in
@@ -65,8 +65,10 @@ impl SwapSequence {
     /// Marks a swap begun: listings from now until the guard drops are redone,
     /// and other processes' listings wait.
     pub fn begin(&self) -> SwapGuard {
-        let exclusive = self.lock_exclusive();
+        // Listings here wait from now on (or are redone), so the lock waits
+        // only for those already under way here and for other processes'.
         self.seq.fetch_add(1, Ordering::SeqCst);
+        let exclusive = self.lock_exclusive();
         SwapGuard { seq: self.seq.clone(), _exclusive: exclusive }
     }
 
@@ -105,7 +107,7 @@ impl SwapSequence {
                 Ok(()) => return Some(file),
                 Err(TryLockError::WouldBlock) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
                 Err(TryLockError::WouldBlock) => {
-                    tracing::warn!(path = %self.lock_path.display(), "other processes kept listing files; swapping without waiting for them");
+                    tracing::warn!(path = %self.lock_path.display(), "listings held the swap lock too long; swapping without it");
                     return None;
                 }
                 Err(TryLockError::Error(e)) => {
