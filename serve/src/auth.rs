@@ -68,7 +68,7 @@ pub fn resolve_token(configured: &str, path: &Path) -> std::io::Result<(Token, T
 /// 32 random bytes, hex: 256 bits.
 fn generate() -> String {
     let bytes: [u8; 32] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    toolpulse_schemas::ids::to_hex(&bytes)
 }
 
 /// The token presented by a request: `Authorization: Bearer <token>`, or HTTP

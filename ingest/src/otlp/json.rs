@@ -10,6 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::Value;
+use toolpulse_schemas::ids::to_hex;
 
 /// The export in `bytes`, or why it is not one.
 pub fn decode_request(bytes: &[u8]) -> Result<ExportTraceServiceRequest, String> {
@@ -59,9 +60,8 @@ fn base64_id_to_hex(field: Option<&mut Value>) -> bool {
     if bytes.len() != 16 && bytes.len() != 8 {
         return false;
     }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     if let Some(field) = field {
-        *field = Value::from(hex);
+        *field = Value::from(to_hex(&bytes));
     }
     true
 }

@@ -144,5 +144,5 @@ async fn send(client: &reqwest::Client, r: &ReceiverConfig, slo: &str, alerts: &
 pub fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(body);
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    toolpulse_schemas::ids::to_hex(&mac.finalize().into_bytes())
 }
