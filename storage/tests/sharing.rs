@@ -103,9 +103,10 @@ fn swap_lock(dir: &DataDir) -> std::path::PathBuf {
 }
 
 /// `flock(1)` (util-linux) taking the swap lock in a process of its own,
-/// without waiting: whether it could.
-fn other_process_could_swap(dir: &DataDir) -> bool {
-    let status = std::process::Command::new("flock").args(["--exclusive", "--nonblock"]).arg(swap_lock(dir)).arg("true").status().unwrap();
+/// without waiting (`--exclusive` as a swap does, `--shared` as a listing
+/// does): whether it could.
+fn other_process_could_lock(dir: &DataDir, mode: &str) -> bool {
+    let status = std::process::Command::new("flock").args([mode, "--nonblock"]).arg(swap_lock(dir)).arg("true").status().unwrap();
     status.success()
 }
 
@@ -141,18 +142,13 @@ fn a_listing_here_holds_off_another_processs_swap_until_it_ends() {
     let (_tmp, dir) = store();
     let swaps = SwapSequence::of(&dir);
     let listing = swaps.stable().unwrap();
-    assert!(!other_process_could_swap(&dir), "no swap elsewhere while this process lists");
+    assert!(!other_process_could_lock(&dir, "--exclusive"), "no swap elsewhere while this process lists");
     drop(listing);
-    assert!(other_process_could_swap(&dir), "the swap goes ahead once the listing ended");
+    assert!(other_process_could_lock(&dir, "--exclusive"), "the swap goes ahead once the listing ended");
 
-    // And this process's own swap holds other processes' listings off (as the
-    // shared lock `flock --shared` stands for).
+    // And this process's own swap holds other processes' listings off.
     let swap = swaps.begin();
-    let listing_elsewhere = |dir: &DataDir| {
-        let status = std::process::Command::new("flock").args(["--shared", "--nonblock"]).arg(swap_lock(dir)).arg("true").status().unwrap();
-        status.success()
-    };
-    assert!(!listing_elsewhere(&dir), "another process does not list during this swap");
+    assert!(!other_process_could_lock(&dir, "--shared"), "another process does not list during this swap");
     drop(swap);
-    assert!(listing_elsewhere(&dir));
+    assert!(other_process_could_lock(&dir, "--shared"));
 }
